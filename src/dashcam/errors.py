@@ -1,0 +1,70 @@
+"""dashcam's one exception tree.
+
+Third-party errors (DuckDB, boto3, lark, ...) are translated into these at the adapter that
+calls the library, so callers above the adapters only ever catch dashcam errors::
+
+    DashcamError                     root: anything dashcam raises on purpose
+    ├── ConfigError                  a setting or command-line value is wrong
+    ├── InputError                   outside data is malformed (records, files, requests)
+    │   └── SourceError              a path, file or bucket cannot be read
+    ├── QueryError                   a Logs Insights query cannot be answered
+    │   ├── QuerySyntaxError         the text does not parse (line, column, expected)
+    │   └── QueryExecutionError      it parsed but the engine rejected it at run time
+    └── StoreError                   the store failed
+        ├── StoreBusyError           another process holds the data directory
+        ├── NotFoundError            a named log group (or other resource) does not exist
+        └── AlreadyExistsError       a resource to be created exists already
+"""
+
+from __future__ import annotations
+
+
+class DashcamError(Exception):
+    """Root of every error dashcam raises on purpose."""
+
+
+class ConfigError(DashcamError):
+    """A setting or command-line value is invalid."""
+
+
+class InputError(DashcamError):
+    """Data from outside (a record, a file, a request) is malformed."""
+
+
+class SourceError(InputError):
+    """A path, file, or S3 location cannot be read."""
+
+
+class QueryError(DashcamError):
+    """A Logs Insights query cannot be answered."""
+
+
+class QuerySyntaxError(QueryError):
+    """The query text does not parse; carries the 1-based line and column and what was expected."""
+
+    def __init__(self, message: str, *, line: int, column: int, expected: tuple[str, ...] = ()):
+        self.line = line
+        self.column = column
+        self.expected = expected
+        self.detail = message
+        super().__init__(f"line {line}, column {column}: {message}")
+
+
+class QueryExecutionError(QueryError):
+    """The query parsed, but the engine rejected it while running (bad regex, bad cast, ...)."""
+
+
+class StoreError(DashcamError):
+    """The store failed to read or write."""
+
+
+class StoreBusyError(StoreError):
+    """Another process holds the data directory open for writing."""
+
+
+class NotFoundError(StoreError):
+    """A named log group, stream or other resource does not exist."""
+
+
+class AlreadyExistsError(StoreError):
+    """A log group, stream or other resource to be created exists already."""

@@ -1,0 +1,1 @@
+"""CloudWatch Logs Insights: parser -> AST -> SQL per dialect -> rows."""

@@ -1,0 +1,282 @@
+"""The one record that flows through dashcam.
+
+Every source produces Amazon Bedrock ``ModelInvocationLog`` 1.0 records (``operation``,
+``modelId``, ``input.inputTokenCount``, ``output.outputTokenCount``, ``errorCode``,
+``identity.arn``, ``requestMetadata``, ...), so a query written for real Bedrock logs works on
+records from any source. :func:`normalize` adds the derived top-level fields that DESIGN.md lists
+(``latencyMs``, ``timeToFirstTokenMs``, ``costUsd``, ``throttled``, ``provider``, ``source``,
+``stopReason`` and the correlation ids) without ever overwriting a field the record already has.
+
+:data:`HOT_FIELDS` is the table of fields the store keeps as typed columns — a cache of what the
+JSON says, like CloudWatch field indexes — so common queries never parse JSON. The query compiler
+maps a field path to its column through the same table.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from dashcam.errors import InputError
+
+SCHEMA_TYPE = "ModelInvocationLog"
+SCHEMA_VERSION = "1.0"
+
+# Error codes that mean "slow down": Bedrock's own, and what other providers say for HTTP 429.
+THROTTLING_CODES = frozenset(
+    {"ThrottlingException", "TooManyRequestsException", "RateLimitError", "rate_limit_exceeded", "429"}
+)
+
+# requestMetadata keys that carry correlation ids, by the derived field they fill (first wins).
+_CORRELATION_KEYS: dict[str, tuple[str, ...]] = {
+    "traceId": ("traceId", "trace_id"),
+    "spanId": ("spanId", "span_id"),
+    "sessionId": ("sessionId", "session_id", "session"),
+    "userId": ("userId", "user_id", "user"),
+    "app": ("app", "application", "appName", "service"),
+}
+
+
+@dataclass(frozen=True)
+class HotField:
+    """A field kept as a typed store column.
+
+    ``path`` is the field as users write it in a query; ``kind`` is one of ``string``, ``int``,
+    ``float``, ``timestamp``; ``derived`` fields are computed by :func:`normalize` rather than
+    read from the record's own JSON.
+    """
+
+    path: str
+    column: str
+    kind: str
+    derived: bool = False
+
+
+# System fields every event has (CloudWatch Logs' @-fields).
+SYSTEM_FIELDS: tuple[HotField, ...] = (
+    HotField("@timestamp", "ts", "timestamp"),
+    HotField("@ingestionTime", "ingestion_time", "timestamp"),
+    HotField("@logStream", "log_stream", "string"),
+    HotField("@log", "log_group", "string"),
+    HotField("@message", "message", "string"),
+)
+
+# Fields of the record cached as typed columns, in store column order.
+RECORD_FIELDS: tuple[HotField, ...] = (
+    HotField("operation", "operation", "string"),
+    HotField("modelId", "model_id", "string"),
+    HotField("requestId", "request_id", "string"),
+    HotField("accountId", "account_id", "string"),
+    HotField("region", "region", "string"),
+    HotField("inferenceRegion", "inference_region", "string"),
+    HotField("identity.arn", "identity_arn", "string"),
+    HotField("errorCode", "error_code", "string"),
+    HotField("input.inputTokenCount", "input_tokens", "int"),
+    HotField("output.outputTokenCount", "output_tokens", "int"),
+    HotField("input.cacheReadInputTokenCount", "cache_read_tokens", "int"),
+    HotField("input.cacheWriteInputTokenCount", "cache_write_tokens", "int"),
+    HotField("input.inputBodyS3Path", "input_body_s3_path", "string"),
+    HotField("output.outputBodyS3Path", "output_body_s3_path", "string"),
+    HotField("latencyMs", "latency_ms", "float", derived=True),
+    HotField("timeToFirstTokenMs", "ttft_ms", "float", derived=True),
+    HotField("costUsd", "cost_usd", "float", derived=True),
+    HotField("throttled", "throttled", "int", derived=True),
+    HotField("stopReason", "stop_reason", "string", derived=True),
+    HotField("provider", "provider", "string", derived=True),
+    HotField("source", "source", "string", derived=True),
+    HotField("traceId", "trace_id", "string", derived=True),
+    HotField("spanId", "span_id", "string", derived=True),
+    HotField("sessionId", "session_id", "string", derived=True),
+    HotField("userId", "user_id", "string", derived=True),
+    HotField("app", "app", "string", derived=True),
+)
+
+HOT_FIELDS: tuple[HotField, ...] = SYSTEM_FIELDS + RECORD_FIELDS
+HOT_FIELD_BY_PATH: dict[str, HotField] = {f.path: f for f in HOT_FIELDS}
+
+
+def normalize(record: dict[str, Any], *, source: str, provider: str = "aws.bedrock") -> dict[str, Any]:
+    """Add the derived top-level fields to ``record`` in place and return it.
+
+    A field the record already has (not null) is kept as it is. ``source`` names where the
+    record came from (``bedrock-log``, ``otlp``, ``sdk``, ``gateway``, ``api``); ``provider`` is
+    used when the record does not name one.
+    """
+    if not isinstance(record, dict):
+        raise InputError(f"an invocation record must be a JSON object, got {type(record).__name__}")
+    output = record.get("output")
+    body = output.get("outputBodyJson") if isinstance(output, dict) else None
+
+    if record.get("latencyMs") is None:
+        record["latencyMs"] = _latency_ms(body)
+    if record.get("timeToFirstTokenMs") is None:
+        record["timeToFirstTokenMs"] = _stream_metric(body, "firstByteLatency")
+    if record.get("stopReason") is None:
+        record["stopReason"] = _stop_reason(body)
+    if record.get("throttled") is None:
+        code = record.get("errorCode")
+        status = record.get("status")
+        record["throttled"] = 1 if (code in THROTTLING_CODES or str(status) == "429") else 0
+    record.setdefault("costUsd", None)
+    if record.get("provider") is None:
+        record["provider"] = provider
+    if record.get("source") is None:
+        record["source"] = source
+
+    metadata = record.get("requestMetadata")
+    for field, keys in _CORRELATION_KEYS.items():
+        if record.get(field) is None:
+            record[field] = _first_key(metadata, keys)
+    return record
+
+
+def hot_values(record: dict[str, Any]) -> tuple[Any, ...]:
+    """The values of :data:`RECORD_FIELDS` for a normalized record, in column order, typed."""
+    inp = record.get("input")
+    if not isinstance(inp, dict):
+        inp = {}
+    out = record.get("output")
+    if not isinstance(out, dict):
+        out = {}
+    identity = record.get("identity")
+    arn = identity.get("arn") if isinstance(identity, dict) else None
+    return (
+        _as_str(record.get("operation")),
+        _as_str(record.get("modelId")),
+        _as_str(record.get("requestId")),
+        _as_str(record.get("accountId")),
+        _as_str(record.get("region")),
+        _as_str(record.get("inferenceRegion")),
+        _as_str(arn),
+        _as_str(record.get("errorCode")),
+        _as_int(inp.get("inputTokenCount")),
+        _as_int(out.get("outputTokenCount")),
+        _as_int(inp.get("cacheReadInputTokenCount")),
+        _as_int(inp.get("cacheWriteInputTokenCount")),
+        _as_str(inp.get("inputBodyS3Path")),
+        _as_str(out.get("outputBodyS3Path")),
+        _as_float(record.get("latencyMs")),
+        _as_float(record.get("timeToFirstTokenMs")),
+        _as_float(record.get("costUsd")),
+        _as_int(record.get("throttled")),
+        _as_str(record.get("stopReason")),
+        _as_str(record.get("provider")),
+        _as_str(record.get("source")),
+        _as_str(record.get("traceId")),
+        _as_str(record.get("spanId")),
+        _as_str(record.get("sessionId")),
+        _as_str(record.get("userId")),
+        _as_str(record.get("app")),
+    )
+
+
+def timestamp_ms(value: Any) -> int:
+    """Epoch milliseconds of a record ``timestamp``: RFC 3339 text, or epoch seconds/ms as a number."""
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            raise InputError(f"timestamp {value!r} is not an RFC 3339 date-time") from None
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=timezone.utc)
+        return int(parsed.timestamp() * 1000)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        # Numbers below 1e11 cannot be milliseconds of any date after 1973: take them as seconds.
+        return int(value * 1000) if abs(value) < 1e11 else int(value)
+    raise InputError(f"timestamp must be RFC 3339 text or epoch number, got {value!r}")
+
+
+def stable_event_id(log_group: str, message: bytes) -> int:
+    """A 64-bit id for an event, the same every time the same message arrives in the same group.
+
+    Re-importing a file or re-sending a batch therefore finds the events already stored.
+    """
+    digest = hashlib.blake2b(message, digest_size=8, key=log_group.encode()[:64]).digest()
+    return int.from_bytes(digest, "little", signed=True)
+
+
+def _latency_ms(body: Any) -> float | None:
+    if isinstance(body, dict):
+        metrics = body.get("metrics")
+        if isinstance(metrics, dict) and metrics.get("latencyMs") is not None:
+            return _as_float(metrics.get("latencyMs"))
+    return _stream_metric(body, "invocationLatency")
+
+
+def _stream_metric(body: Any, name: str) -> float | None:
+    """A number from ``amazon-bedrock-invocationMetrics``: the last stream chunk, or the body itself."""
+    chunks = reversed(body) if isinstance(body, list) else (body,)
+    for chunk in chunks:
+        if isinstance(chunk, dict):
+            metrics = chunk.get("amazon-bedrock-invocationMetrics")
+            if isinstance(metrics, dict) and metrics.get(name) is not None:
+                return _as_float(metrics.get(name))
+    return None
+
+
+def _stop_reason(body: Any) -> str | None:
+    """The stop reason wherever the provider puts it (Converse, Anthropic, Llama, Titan, OpenAI)."""
+    if isinstance(body, dict):
+        for key in ("stopReason", "stop_reason", "finish_reason"):
+            if body.get(key) is not None:
+                return _as_str(body[key])
+        for key, inner in (("results", "completionReason"), ("choices", "finish_reason")):
+            items = body.get(key)
+            if isinstance(items, list) and items and isinstance(items[0], dict) and items[0].get(inner):
+                return _as_str(items[0][inner])
+        return None
+    if isinstance(body, list):
+        for chunk in reversed(body):
+            if not isinstance(chunk, dict):
+                continue
+            delta = chunk.get("delta")
+            if isinstance(delta, dict) and delta.get("stop_reason"):
+                return _as_str(delta["stop_reason"])
+            for key in ("stop_reason", "stopReason", "completionReason"):
+                if chunk.get(key):
+                    return _as_str(chunk[key])
+    return None
+
+
+def _first_key(mapping: Any, keys: tuple[str, ...]) -> str | None:
+    if isinstance(mapping, dict):
+        for key in keys:
+            value = mapping.get(key)
+            if value is not None:
+                return _as_str(value)
+    return None
+
+
+def _as_str(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, (dict, list)):
+        return None
+    return str(value)
+
+
+def _as_int(value: Any) -> int | None:
+    if value is None or isinstance(value, bool):
+        return int(value) if isinstance(value, bool) else None
+    if isinstance(value, int):
+        return value if -(2**63) <= value < 2**63 else None
+    if isinstance(value, float):
+        return int(value) if value == value and abs(value) < 2**63 else None
+    if isinstance(value, str):
+        try:
+            return int(float(value))
+        except (ValueError, OverflowError):
+            return None
+    return None
+
+
+def _as_float(value: Any) -> float | None:
+    if value is None or isinstance(value, (dict, list)):
+        return None
+    try:
+        result = float(value)
+    except (TypeError, ValueError):
+        return None
+    return result if result == result else None

@@ -1,0 +1,229 @@
+"""The embedded default store: one DuckDB file in the data directory.
+
+One process owns the file. Inside it, writes are serialised by a lock (one writer) and every read
+runs on its own cursor, so DuckDB's MVCC lets queries proceed while a batch is being committed.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from dashcam.errors import AlreadyExistsError, ConfigError, NotFoundError, QueryExecutionError, StoreBusyError, StoreError
+from dashcam.store.base import RETENTION_DAYS, LogGroupInfo, LogStreamInfo, Store, WriteResult
+from dashcam.store.schema import EVENT_COLUMNS, EVENTS_TABLE, LOG_GROUPS_TABLE, LOG_STREAMS_TABLE
+
+DATABASE_FILE = "dashcam.duckdb"
+
+_SQL_TYPES = {"int": "BIGINT", "float": "DOUBLE", "string": "VARCHAR", "timestamp": "TIMESTAMP"}
+
+_DDL = [
+    f"""CREATE TABLE IF NOT EXISTS {LOG_GROUPS_TABLE} (
+        name VARCHAR PRIMARY KEY,
+        created_ms BIGINT NOT NULL,
+        retention_days INTEGER
+    )""",
+    f"""CREATE TABLE IF NOT EXISTS {LOG_STREAMS_TABLE} (
+        log_group VARCHAR NOT NULL,
+        name VARCHAR NOT NULL,
+        created_ms BIGINT NOT NULL,
+        first_event_ms BIGINT,
+        last_event_ms BIGINT,
+        last_ingestion_ms BIGINT,
+        PRIMARY KEY (log_group, name)
+    )""",
+    f"CREATE TABLE IF NOT EXISTS {EVENTS_TABLE} ("
+    + ", ".join(f'"{name}" {_SQL_TYPES[kind]}' for name, kind in EVENT_COLUMNS)
+    + ")",
+]
+
+
+class DuckDBStore(Store):
+    """Events in ``<data_dir>/dashcam.duckdb`` (or an explicit ``.duckdb`` file path)."""
+
+    dialect = "duckdb"
+
+    def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
+        path = Path(path)
+        if path.suffix != ".duckdb":
+            path.mkdir(parents=True, exist_ok=True)
+            path = path / DATABASE_FILE
+        self.path = path
+        self._write_lock = threading.Lock()
+        try:
+            # Never fetch extensions at run time: everything dashcam uses is linked into the wheel.
+            self._con = duckdb.connect(
+                str(path), read_only=read_only, config={"autoinstall_known_extensions": False}
+            )
+            self._con.execute("SET TimeZone = 'UTC'")
+            if not read_only:
+                for statement in _DDL:
+                    self._con.execute(statement)
+        except duckdb.IOException as exc:
+            if "lock" in str(exc).lower():
+                raise StoreBusyError(
+                    f"the data directory {path.parent} is in use by another dashcam process; "
+                    "stop it, or ask it over its HTTP API"
+                ) from None
+            raise StoreError(f"cannot open {path}: {exc}") from None
+        except duckdb.Error as exc:
+            raise StoreError(f"cannot open {path}: {exc}") from None
+
+    # ------------------------------------------------------------------ writes
+
+    def write_batch(self, batch: pa.Table) -> WriteResult:
+        if batch.num_rows == 0:
+            return WriteResult(0, 0)
+        with self._write_lock:
+            try:
+                return self._write_locked(batch)
+            except duckdb.Error as exc:
+                try:
+                    self._con.execute("ROLLBACK")
+                except duckdb.Error:
+                    pass  # the failed statement may already have ended the transaction
+                raise StoreError(f"write failed, nothing from this batch was stored: {exc}") from None
+
+    def _write_locked(self, batch: pa.Table) -> WriteResult:
+        con = self._con
+        con.register("incoming", batch)
+        try:
+            con.execute("BEGIN TRANSACTION")
+            now = int(time.time() * 1000)
+            con.execute(
+                f"""INSERT INTO {LOG_GROUPS_TABLE} (name, created_ms)
+                    SELECT DISTINCT log_group, ? FROM incoming ON CONFLICT DO NOTHING""",
+                [now],
+            )
+            # Only events in the batch's time span can be re-deliveries: bounding the anti-join by
+            # ts lets DuckDB skip every row group outside it.
+            inserted = con.execute(
+                f"""INSERT INTO {EVENTS_TABLE}
+                    SELECT i.* FROM incoming i
+                    ANTI JOIN (
+                        SELECT e.event_id, e.log_group FROM {EVENTS_TABLE} e
+                        WHERE e.ts BETWEEN (SELECT min(ts) FROM incoming) AND (SELECT max(ts) FROM incoming)
+                    ) d ON d.event_id = i.event_id AND d.log_group = i.log_group"""
+            ).fetchone()[0]
+            con.execute(
+                f"""INSERT INTO {LOG_STREAMS_TABLE}
+                        (log_group, name, created_ms, first_event_ms, last_event_ms, last_ingestion_ms)
+                    SELECT log_group, log_stream, ?, epoch_ms(min(ts)::TIMESTAMP), epoch_ms(max(ts)::TIMESTAMP),
+                           epoch_ms(max(ingestion_time)::TIMESTAMP)
+                    FROM incoming GROUP BY log_group, log_stream
+                    ON CONFLICT (log_group, name) DO UPDATE SET
+                        first_event_ms = least(first_event_ms, excluded.first_event_ms),
+                        last_event_ms = greatest(last_event_ms, excluded.last_event_ms),
+                        last_ingestion_ms = excluded.last_ingestion_ms""",
+                [now],
+            )
+            con.execute("COMMIT")
+        finally:
+            con.unregister("incoming")
+        return WriteResult(int(inserted), batch.num_rows - int(inserted))
+
+    # ------------------------------------------------------------------ reads
+
+    def execute(self, sql: str) -> list[tuple[Any, ...]]:
+        cursor = self._con.cursor()
+        try:
+            return cursor.execute(sql).fetchall()
+        except duckdb.Error as exc:
+            raise QueryExecutionError(_engine_message(exc)) from None
+        finally:
+            cursor.close()
+
+    def execute_arrow(self, sql: str) -> pa.Table:
+        """Run compiled SQL and return an Arrow table (for bulk readers such as exporters)."""
+        cursor = self._con.cursor()
+        try:
+            return cursor.execute(sql).fetch_arrow_table()
+        except duckdb.Error as exc:
+            raise QueryExecutionError(_engine_message(exc)) from None
+        finally:
+            cursor.close()
+
+    # ------------------------------------------------------------------ log groups and streams
+
+    def create_log_group(self, name: str, *, exist_ok: bool = False) -> None:
+        with self._write_lock:
+            exists = self._con.execute(f"SELECT 1 FROM {LOG_GROUPS_TABLE} WHERE name = ?", [name]).fetchone()
+            if exists:
+                if exist_ok:
+                    return
+                raise AlreadyExistsError(f"log group {name!r} already exists")
+            self._con.execute(
+                f"INSERT INTO {LOG_GROUPS_TABLE} (name, created_ms) VALUES (?, ?)", [name, int(time.time() * 1000)]
+            )
+
+    def delete_log_group(self, name: str) -> None:
+        with self._write_lock:
+            self._require_group(name)
+            self._con.execute("BEGIN TRANSACTION")
+            for table, column in ((EVENTS_TABLE, "log_group"), (LOG_STREAMS_TABLE, "log_group"), (LOG_GROUPS_TABLE, "name")):
+                self._con.execute(f"DELETE FROM {table} WHERE {column} = ?", [name])
+            self._con.execute("COMMIT")
+
+    def list_log_groups(self, prefix: str = "") -> list[LogGroupInfo]:
+        rows = self._read(
+            f"""SELECT g.name, g.created_ms, g.retention_days,
+                       coalesce(e.n, 0), coalesce(e.bytes, 0)
+                FROM {LOG_GROUPS_TABLE} g
+                LEFT JOIN (SELECT log_group, count(*) AS n, sum(strlen(message)) AS bytes
+                           FROM {EVENTS_TABLE} GROUP BY log_group) e ON e.log_group = g.name
+                WHERE starts_with(g.name, ?) ORDER BY g.name""",
+            [prefix],
+        )
+        return [LogGroupInfo(r[0], r[1], r[2], int(r[3]), int(r[4])) for r in rows]
+
+    def list_log_streams(self, log_group: str, prefix: str = "") -> list[LogStreamInfo]:
+        self._require_group(log_group)
+        rows = self._read(
+            f"""SELECT log_group, name, created_ms, first_event_ms, last_event_ms, last_ingestion_ms
+                FROM {LOG_STREAMS_TABLE} WHERE log_group = ? AND starts_with(name, ?) ORDER BY name""",
+            [log_group, prefix],
+        )
+        return [LogStreamInfo(*r) for r in rows]
+
+    def set_retention(self, log_group: str, days: int | None) -> None:
+        if days is not None and days not in RETENTION_DAYS:
+            raise ConfigError(f"retention of {days} days is not one of {', '.join(map(str, RETENTION_DAYS))}")
+        with self._write_lock:
+            self._require_group(log_group)
+            self._con.execute(f"UPDATE {LOG_GROUPS_TABLE} SET retention_days = ? WHERE name = ?", [days, log_group])
+
+    def close(self) -> None:
+        with self._write_lock:
+            try:
+                self._con.execute("CHECKPOINT")
+            except duckdb.Error:
+                pass  # a read-only connection cannot checkpoint; nothing to flush then
+            self._con.close()
+
+    # ------------------------------------------------------------------ helpers
+
+    def _read(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+        cursor = self._con.cursor()
+        try:
+            return cursor.execute(sql, params).fetchall()
+        except duckdb.Error as exc:
+            raise StoreError(str(exc)) from None
+        finally:
+            cursor.close()
+
+    def _require_group(self, name: str) -> None:
+        if not self._read(f"SELECT 1 FROM {LOG_GROUPS_TABLE} WHERE name = ?", [name]):
+            raise NotFoundError(f"log group {name!r} does not exist")
+
+
+def _engine_message(exc: duckdb.Error) -> str:
+    """DuckDB's message without its internal prefixes, for a person to read."""
+    text = str(exc).strip()
+    for prefix in ("Invalid Input Error: ", "Conversion Error: ", "Binder Error: ", "Out of Range Error: "):
+        text = text.replace(prefix, "")
+    return f"the query could not run: {text.splitlines()[0] if text else type(exc).__name__}"
