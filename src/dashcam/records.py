@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+import orjson
+
 from dashcam.errors import InputError
 
 SCHEMA_TYPE = "ModelInvocationLog"
@@ -176,6 +178,10 @@ def timestamp_ms(value: Any) -> int:
     """Epoch milliseconds of a record ``timestamp``: RFC 3339 text, or epoch seconds/ms as a number."""
     if isinstance(value, str):
         try:
+            return timestamp_ms(float(value))
+        except ValueError:
+            pass
+        try:
             parsed = datetime.fromisoformat(value)
         except ValueError:
             raise InputError(f"timestamp {value!r} is not an RFC 3339 date-time") from None
@@ -191,10 +197,12 @@ def timestamp_ms(value: Any) -> int:
 def stable_event_id(log_group: str, message: bytes) -> int:
     """A 64-bit id for an event, the same every time the same message arrives in the same group.
 
-    Re-importing a file or re-sending a batch therefore finds the events already stored.
+    Re-importing a file or re-sending a batch therefore finds the events already stored. It is
+    the first 8 bytes (little-endian) of MD5(log group, newline, message), shifted into the
+    signed range — the store's bulk path computes the same with its engine's ``md5``.
     """
-    digest = hashlib.blake2b(message, digest_size=8, key=log_group.encode()[:64]).digest()
-    return int.from_bytes(digest, "little", signed=True)
+    digest = hashlib.md5(log_group.encode() + b"\n" + message, usedforsecurity=False).digest()
+    return int.from_bytes(digest[:8], "little") - 2**63
 
 
 def _latency_ms(body: Any) -> float | None:
@@ -206,18 +214,22 @@ def _latency_ms(body: Any) -> float | None:
 
 
 def _stream_metric(body: Any, name: str) -> float | None:
-    """A number from ``amazon-bedrock-invocationMetrics``: the last stream chunk, or the body itself."""
-    chunks = reversed(body) if isinstance(body, list) else (body,)
-    for chunk in chunks:
-        if isinstance(chunk, dict):
-            metrics = chunk.get("amazon-bedrock-invocationMetrics")
-            if isinstance(metrics, dict) and metrics.get(name) is not None:
-                return _as_float(metrics.get(name))
+    """A number from ``amazon-bedrock-invocationMetrics``: in the last stream chunk, or the body itself."""
+    chunk = body[-1] if isinstance(body, list) and body else body
+    if isinstance(chunk, dict):
+        metrics = chunk.get("amazon-bedrock-invocationMetrics")
+        if isinstance(metrics, dict):
+            return _as_float(metrics.get(name))
     return None
 
 
 def _stop_reason(body: Any) -> str | None:
-    """The stop reason wherever the provider puts it (Converse, Anthropic, Llama, Titan, OpenAI)."""
+    """The stop reason wherever the provider puts it (Converse, Anthropic, Llama, Titan, OpenAI).
+
+    For a stream (a list of chunks) it is the last chunk value of the first key that any chunk
+    has: Anthropic's ``delta.stop_reason``, then ``stop_reason``, ``stopReason``,
+    ``completionReason``. The store's bulk import derives it by the same rule in SQL.
+    """
     if isinstance(body, dict):
         for key in ("stopReason", "stop_reason", "finish_reason"):
             if body.get(key) is not None:
@@ -228,15 +240,13 @@ def _stop_reason(body: Any) -> str | None:
                 return _as_str(items[0][inner])
         return None
     if isinstance(body, list):
-        for chunk in reversed(body):
-            if not isinstance(chunk, dict):
-                continue
-            delta = chunk.get("delta")
-            if isinstance(delta, dict) and delta.get("stop_reason"):
-                return _as_str(delta["stop_reason"])
-            for key in ("stop_reason", "stopReason", "completionReason"):
-                if chunk.get(key):
-                    return _as_str(chunk[key])
+        chunks = [c for c in body if isinstance(c, dict)]
+        deltas = [c["delta"] for c in chunks if isinstance(c.get("delta"), dict)]
+        for source, key in ((deltas, "stop_reason"), (chunks, "stop_reason"), (chunks, "stopReason"),
+                            (chunks, "completionReason")):
+            values = [c[key] for c in source if c.get(key) is not None]
+            if values:
+                return _as_str(values[-1])
     return None
 
 
@@ -250,33 +260,34 @@ def _first_key(mapping: Any, keys: tuple[str, ...]) -> str | None:
 
 
 def _as_str(value: Any) -> str | None:
+    """Text of a JSON value as the store keeps it: objects and arrays as compact JSON."""
     if value is None or isinstance(value, str):
         return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, (dict, list)):
-        return None
+        return orjson.dumps(value).decode()
     return str(value)
 
 
-def _as_int(value: Any) -> int | None:
-    if value is None or isinstance(value, bool):
-        return int(value) if isinstance(value, bool) else None
-    if isinstance(value, int):
-        return value if -(2**63) <= value < 2**63 else None
-    if isinstance(value, float):
-        return int(value) if value == value and abs(value) < 2**63 else None
-    if isinstance(value, str):
-        try:
-            return int(float(value))
-        except (ValueError, OverflowError):
-            return None
-    return None
-
-
 def _as_float(value: Any) -> float | None:
-    if value is None or isinstance(value, (dict, list)):
+    """A JSON value as a number: numbers and numeric text; booleans and anything else None."""
+    if value is None or isinstance(value, (bool, dict, list)):
         return None
     try:
         result = float(value)
     except (TypeError, ValueError):
         return None
-    return result if result == result else None
+    return None if result != result else result
+
+
+def _as_int(value: Any) -> int | None:
+    """Like :func:`_as_float`, truncated toward zero; None outside the 64-bit range."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        result: float | int = value
+    else:
+        number = _as_float(value)
+        if number is None or number in (float("inf"), float("-inf")):
+            return None
+        result = int(number)
+    return result if -(2**63) <= result < 2**63 else None

@@ -12,8 +12,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+import orjson
 import pyarrow as pa
 
+from dashcam.errors import InputError
+from dashcam.records import normalize, timestamp_ms
 from dashcam.store.batch import EventBatchBuilder
 
 # The retention values CloudWatch Logs accepts (days).
@@ -30,6 +33,15 @@ class WriteResult:
 
     def __add__(self, other: "WriteResult") -> "WriteResult":
         return WriteResult(self.written + other.written, self.duplicates + other.duplicates)
+
+
+@dataclass(frozen=True)
+class RawWriteResult:
+    """A committed raw write: the totals, and the rows refused as (row_idx, reason)."""
+
+    written: int
+    duplicates: int
+    rejected: list[tuple[int, str]]
 
 
 @dataclass(frozen=True)
@@ -55,6 +67,12 @@ class LogStreamInfo:
     last_ingestion_ms: int | None
 
 
+def _json_type(value: Any) -> str:
+    """JSON's own name for a decoded value's type, as error messages use it."""
+    names = {list: "array", str: "string", bool: "boolean", int: "number", float: "number", type(None): "null"}
+    return names.get(type(value), type(value).__name__)
+
+
 class Store(ABC):
     """Where events live. One writer at a time; reads never wait for writes."""
 
@@ -68,6 +86,44 @@ class Store(ABC):
         the same log group are skipped and counted as duplicates. Log groups and streams named by
         the batch are created as needed.
         """
+
+    def write_raw(self, batch: pa.Table, *, source: str, provider: str = "aws.bedrock") -> RawWriteResult:
+        """Normalize and commit raw JSON records built by :class:`~dashcam.store.batch.RawBatchBuilder`.
+
+        Blank lines are passed over. Rows that are not a JSON object with a usable ``timestamp``
+        are refused as (row_idx, reason); the rest are committed as one batch, re-deliveries
+        counted as duplicates. This default parses in Python with :func:`dashcam.records.normalize`;
+        adapters may do the same work inside their engine.
+        """
+        builder = EventBatchBuilder()
+        rejected: list[tuple[int, str]] = []
+        columns = batch.to_pydict()
+        for row_idx, group, stream, message in zip(
+            columns["row_idx"], columns["log_group"], columns["log_stream"], columns["message"]
+        ):
+            message = message.rstrip("\r\n")
+            if not message.strip():
+                continue
+            try:
+                record = orjson.loads(message)
+            except orjson.JSONDecodeError:
+                rejected.append((row_idx, "not valid JSON"))
+                continue
+            if not isinstance(record, dict):
+                rejected.append((row_idx, f"expected a JSON object, got {_json_type(record)}"))
+                continue
+            if record.get("timestamp") is None:
+                rejected.append((row_idx, "record has no 'timestamp'"))
+                continue
+            try:
+                ts = timestamp_ms(record["timestamp"])
+            except InputError:
+                stamp = orjson.dumps(record["timestamp"]).decode()
+                rejected.append((row_idx, f"timestamp {stamp} is not an RFC 3339 date-time"))
+                continue
+            builder.add(group, stream, ts, message, normalize(record, source=source, provider=provider))
+        result = self.write_batch(builder.build())
+        return RawWriteResult(result.written, result.duplicates + builder.duplicates, rejected)
 
     @abstractmethod
     def execute(self, sql: str) -> list[tuple[Any, ...]]:

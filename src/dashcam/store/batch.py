@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import bisect
 import time
 from typing import Any
 
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from dashcam.records import RECORD_FIELDS, hot_values, normalize, stable_event_id, timestamp_ms
 from dashcam.store.schema import ARROW_SCHEMA
@@ -72,3 +74,63 @@ class EventBatchBuilder:
         for field, values in zip(list(ARROW_SCHEMA)[6:], hot_columns):
             arrays.append(pa.array(values, field.type))
         return pa.Table.from_arrays(arrays, schema=ARROW_SCHEMA)
+
+
+class RawBatchBuilder:
+    """Accumulates raw JSON lines (one invocation record each) for a store to normalize in bulk.
+
+    Python only frames the lines; event ids, parsing and derived fields are left to the engine
+    (see :meth:`dashcam.store.base.Store.write_raw`). Lines arrive in runs from one place, so
+    their origins are kept as runs too and looked up by row when a line is refused.
+    """
+
+    def __init__(self) -> None:
+        self._chunks: list[tuple[str, str, pa.Array]] = []
+        self._runs: list[tuple[int, str, int]] = []  # (first row, location, its line number)
+        self._rows = 0
+
+    def __len__(self) -> int:
+        return self._rows
+
+    def extend(self, log_group: str, log_stream: str, lines: pa.Array, location: str, first_line: int) -> None:
+        """Add consecutive lines of ``location`` (binary or string array; a trailing newline is
+        allowed), the first being line number ``first_line``."""
+        self._runs.append((self._rows, location, first_line))
+        self._chunks.append((log_group, log_stream, lines))
+        self._rows += len(lines)
+
+    def origin(self, row_idx: int) -> tuple[str, int]:
+        """(location, line number) of a row."""
+        run = bisect.bisect_right(self._runs, (row_idx, "\U0010ffff", 0)) - 1
+        first_row, location, first_line = self._runs[run]
+        return location, first_line + row_idx - first_row
+
+    def build(self) -> tuple[pa.Table, list[tuple[int, str]]]:
+        """The batch as (row_idx, log_group, log_stream, message), and the rows refused here.
+
+        Lines that are not UTF-8 are refused before they reach the engine: (row_idx, reason).
+        """
+        messages = pa.concat_arrays([lines.cast(pa.large_binary()) for _, _, lines in self._chunks])
+        refused: list[tuple[int, str]] = []
+        try:
+            texts = messages.cast(pa.large_string())
+        except pa.ArrowInvalid:
+            decoded = []
+            for index, data in enumerate(messages.to_pylist()):
+                try:
+                    decoded.append(data.decode())
+                except UnicodeDecodeError:
+                    refused.append((index, "line is not UTF-8"))
+                    decoded.append(None)
+            texts = pa.array(decoded, pa.large_string())
+        groups = pa.concat_arrays([pa.repeat(pa.scalar(g, pa.string()), len(c)) for g, _, c in self._chunks])
+        streams = pa.concat_arrays([pa.repeat(pa.scalar(s, pa.string()), len(c)) for _, s, c in self._chunks])
+        table = pa.table({
+            "row_idx": pa.array(range(self._rows), pa.int64()),
+            "log_group": groups,
+            "log_stream": streams,
+            "message": texts,
+        })
+        if refused:
+            table = table.filter(pc.is_valid(table["message"]))
+        return table, refused

@@ -1,0 +1,157 @@
+"""The façade the CLI, HTTP API and web UI all call: import, query, log groups.
+
+It owns a :class:`~dashcam.store.base.Store` and wires sources -> batched writes, and query text ->
+parser -> compiler -> store -> decoded rows. Nothing here knows about HTTP or terminals.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dashcam.ingest import BatchWriter
+from dashcam.query.compiler import CompiledQuery, QueryScope, compile_query
+from dashcam.query.parser import parse
+from dashcam.query.results import decode_rows
+from dashcam.sources.bedrock_logs import SOURCE_NAME, Problem, find_log_objects, read_bedrock_logs
+from dashcam.store.base import LogGroupInfo, Store
+
+DEFAULT_DATA_DIR = "./dashcam-data"
+DEFAULT_LOG_GROUP = "/aws/bedrock/modelinvocations"
+BEDROCK_LOG_STREAM = "aws/bedrock/modelinvocations"
+DEFAULT_QUERY_LIMIT = 10_000
+
+
+@dataclass
+class ImportSummary:
+    """What an import did."""
+
+    files: int = 0
+    records: int = 0
+    written: int = 0
+    duplicates: int = 0
+    problems: list[Problem] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def skipped(self) -> int:
+        """Lines that were not imported because they were malformed."""
+        return len(self.problems)
+
+
+@dataclass
+class QueryResult:
+    """Rows as dicts with keys in result order, plus the SQL that produced them."""
+
+    columns: list[str]
+    rows: list[dict[str, Any]]
+    sql: str
+    seconds: float
+
+
+class ImportProgress:
+    """Hooks an import calls so a caller can draw progress; the default draws nothing."""
+
+    def start(self, files: int, total_bytes: int) -> None:
+        """Called once, before reading, with the number of objects and their stored size."""
+
+    def advance(self, bytes_read: int) -> None:
+        """Called as compressed bytes are consumed."""
+
+
+class Dashcam:
+    """dashcam over one store."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    @classmethod
+    def open(cls, data_dir: str | Path | None = None) -> "Dashcam":
+        """Open the embedded DuckDB store in ``data_dir`` (default: ``$DASHCAM_DATA`` or ./dashcam-data)."""
+        from dashcam.store.duckdb import DuckDBStore
+
+        directory = data_dir or os.environ.get("DASHCAM_DATA") or DEFAULT_DATA_DIR
+        return cls(DuckDBStore(directory))
+
+    def close(self) -> None:
+        """Flush and close the store."""
+        self.store.close()
+
+    def __enter__(self) -> "Dashcam":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ import
+
+    def import_logs(
+        self,
+        locations: Sequence[str | Path],
+        *,
+        log_group: str = DEFAULT_LOG_GROUP,
+        progress: ImportProgress | None = None,
+        s3_client: Any = None,
+    ) -> ImportSummary:
+        """Import Bedrock invocation log files, directories or ``s3://`` prefixes into ``log_group``.
+
+        Each record's ``timestamp`` becomes its ``@timestamp``; events land in the stream
+        ``aws/bedrock/modelinvocations`` as Bedrock writes them. Re-importing is harmless: events
+        already stored are counted as duplicates, not stored twice.
+        """
+        started = time.perf_counter()
+        progress = progress or ImportProgress()
+        objects = find_log_objects(locations, s3_client=s3_client)
+        progress.start(len(objects), sum(o.size for o in objects))
+        summary = ImportSummary(files=len(objects))
+        with BatchWriter(self.store, source=SOURCE_NAME) as writer:
+            for run in read_bedrock_logs(objects, problems=summary.problems, progress=progress.advance,
+                                         s3_client=s3_client):
+                writer.add_lines(log_group, BEDROCK_LOG_STREAM, run.lines, run.location, run.first_line)
+        summary.problems.extend(Problem(r.location, r.line, r.reason) for r in writer.rejections)
+        summary.problems.sort(key=lambda p: (p.location, p.line))
+        summary.written, summary.duplicates = writer.result.written, writer.result.duplicates
+        summary.records = summary.written + summary.duplicates
+        summary.seconds = time.perf_counter() - started
+        return summary
+
+    # ------------------------------------------------------------------ query
+
+    def compile(
+        self,
+        text: str,
+        *,
+        log_groups: Sequence[str] | None = None,
+        start_ms: int | None = None,
+        end_ms: int | None = None,
+        limit: int = DEFAULT_QUERY_LIMIT,
+    ) -> CompiledQuery:
+        """Parse and compile Logs Insights text for this store's dialect (raises QueryError)."""
+        scope = QueryScope(tuple(log_groups) if log_groups else None, start_ms, end_ms, limit)
+        return compile_query(parse(text), scope, self.store.dialect)
+
+    def query(
+        self,
+        text: str,
+        *,
+        log_groups: Sequence[str] | None = None,
+        start_ms: int | None = None,
+        end_ms: int | None = None,
+        limit: int = DEFAULT_QUERY_LIMIT,
+    ) -> QueryResult:
+        """Answer a Logs Insights query; no log groups means all, no times mean all data."""
+        started = time.perf_counter()
+        compiled = self.compile(text, log_groups=log_groups, start_ms=start_ms, end_ms=end_ms, limit=limit)
+        rows = decode_rows(compiled, self.store.execute(compiled.sql))
+        return QueryResult([c.name for c in compiled.columns], rows, compiled.sql, time.perf_counter() - started)
+
+    # ------------------------------------------------------------------ log groups
+
+    def log_groups(self, prefix: str = "") -> list[LogGroupInfo]:
+        """Log groups whose names start with ``prefix``."""
+        return self.store.list_log_groups(prefix)
+

@@ -1,0 +1,1 @@
+"""Synthetic data generators (sample Bedrock invocation logs) for demos, tests and benchmarks."""

@@ -1,0 +1,1 @@
+"""Sources: each turns one foreign format into invocation records."""
