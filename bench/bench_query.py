@@ -21,11 +21,11 @@ from dashcam.simulate.sample_logs import SampleSpec, write_bedrock_layout
 HAND_WRITTEN = {
     "throttles": """SELECT time_bucket(INTERVAL 5 MINUTE, ts) AS period, model_id, count(*) AS throttles
                     FROM events WHERE error_code = 'ThrottlingException'
-                    GROUP BY ALL ORDER BY period, throttles DESC""",
+                    GROUP BY ALL ORDER BY throttles DESC""",
     "slowest": """SELECT ts, model_id, operation, latency_ms, input_tokens, output_tokens FROM events
                   WHERE latency_ms IS NOT NULL ORDER BY latency_ms DESC LIMIT 20""",
     "traffic": """SELECT time_bucket(INTERVAL 1 MINUTE, ts) AS minute, count(*), sum(throttled)
-                  FROM events GROUP BY 1 ORDER BY 1""",
+                  FROM events GROUP BY 1 ORDER BY 2 DESC""",
     "tokens": """SELECT model_id, count(*), sum(input_tokens), sum(output_tokens) AS o
                  FROM events GROUP BY 1 ORDER BY o DESC""",
 }

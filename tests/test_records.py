@@ -11,7 +11,7 @@ import pytest
 from dashcam.errors import InputError
 from dashcam.records import HOT_FIELD_BY_PATH, RECORD_FIELDS, hot_values, normalize, stable_event_id, timestamp_ms
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples" / "bedrock-invocation-logs.jsonl"
+SAMPLES = Path(__file__).resolve().parent / "fixtures" / "bedrock-invocation-logs.jsonl"  # the shared samples
 
 
 def _samples() -> list[dict]:

@@ -15,7 +15,7 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
-from dashcam.errors import ConfigError, DashcamError, QueryError
+from dashcam.errors import ConfigError, DashcamError, InputError, QueryError, SourceError
 from dashcam.query.library import CORE_QUESTIONS
 from dashcam.render import FORMATS, render
 from dashcam.service import DEFAULT_LOG_GROUP, DEFAULT_QUERY_LIMIT, Dashcam, ImportProgress, ImportSummary
@@ -39,7 +39,10 @@ def _handle_errors(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except (QueryError, ConfigError) as exc:
+        except SourceError as exc:  # an unreadable path or bucket: a failure while running
+            click.echo(f"dashcam: error: {exc}", err=True)
+            sys.exit(1)
+        except (QueryError, ConfigError, InputError) as exc:
             click.echo(f"dashcam: error: {exc}", err=True)
             sys.exit(2)
         except DashcamError as exc:
@@ -94,6 +97,8 @@ def import_command(ctx: _Context, log_group: str, paths: tuple[str, ...]) -> Non
 
 
 def _print_import_summary(summary: ImportSummary, log_group: str) -> None:
+    if summary.files == 0:
+        click.echo("dashcam: warning: no .json, .jsonl, .json.gz or .jsonl.gz files found there", err=True)
     rate = summary.records / summary.seconds if summary.seconds else 0.0
     click.echo(
         f"imported {summary.written:,} new records into {log_group} from {summary.files:,} "
@@ -177,7 +182,7 @@ def _write_sample(out_dir: Path, *, records: int, seed: int = 7, hours: float = 
 @_handle_errors
 def demo_command(ctx: _Context, records: int) -> None:
     """Generate sample Bedrock logs, import them, and answer the four core questions."""
-    out = Console(highlight=False)
+    out = Console(highlight=False, soft_wrap=True)
     with ctx.open() as dashcam:
         data_dir = Path(getattr(dashcam.store, "path", Path("dashcam-data"))).parent
         sample_dir = data_dir / "sample-logs"

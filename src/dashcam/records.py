@@ -15,13 +15,16 @@ maps a field path to its column through the same table.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import orjson
 
 from dashcam.errors import InputError
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 SCHEMA_TYPE = "ModelInvocationLog"
 SCHEMA_VERSION = "1.0"
@@ -97,6 +100,19 @@ RECORD_FIELDS: tuple[HotField, ...] = (
 
 HOT_FIELDS: tuple[HotField, ...] = SYSTEM_FIELDS + RECORD_FIELDS
 HOT_FIELD_BY_PATH: dict[str, HotField] = {f.path: f for f in HOT_FIELDS}
+
+
+LOG_GROUP_NAME = re.compile(r"[.\-_/#A-Za-z0-9]{1,512}")
+
+
+def check_log_group_name(name: str) -> str:
+    """``name`` if CloudWatch would accept it as a log group name (1-512 of ``.-_/#`` and
+    letters and digits); otherwise an InputError that says so."""
+    if not isinstance(name, str) or not LOG_GROUP_NAME.fullmatch(name):
+        raise InputError(
+            f"log group name {name!r} is not valid: use 1 to 512 letters, digits and . - _ / #"
+        )
+    return name
 
 
 def normalize(record: dict[str, Any], *, source: str, provider: str = "aws.bedrock") -> dict[str, Any]:
@@ -187,7 +203,7 @@ def timestamp_ms(value: Any) -> int:
             raise InputError(f"timestamp {value!r} is not an RFC 3339 date-time") from None
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=timezone.utc)
-        return int(parsed.timestamp() * 1000)
+        return (parsed - _EPOCH) // timedelta(milliseconds=1)
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         # Numbers below 1e11 cannot be milliseconds of any date after 1973: take them as seconds.
         return int(value * 1000) if abs(value) < 1e11 else int(value)

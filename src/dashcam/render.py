@@ -30,7 +30,7 @@ def render_csv(columns: Sequence[str], rows: Sequence[dict[str, Any]]) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(columns)
     for row in rows:
-        writer.writerow(["" if row.get(c) is None else _cell(row.get(c)) for c in columns])
+        writer.writerow(["" if row.get(c) is None else _csv_cell(row.get(c)) for c in columns])
     return out.getvalue()
 
 
@@ -51,7 +51,17 @@ def render_table(columns: Sequence[str], rows: Sequence[dict[str, Any]]) -> str:
     return f"{text}\n({len(rows)} row{'s' if len(rows) != 1 else ''})\n"
 
 
+def _csv_cell(value: Any) -> str:
+    """CSV is for scripts: full precision, text as it is (the writer quotes what needs it)."""
+    if isinstance(value, float):
+        return repr(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
+    if isinstance(value, (dict, list)):
+        return orjson.dumps(value).decode()
+    return str(value)
+
+
 def _cell(value: Any) -> str:
+    """A table cell for people: short floats, one line per row."""
     if isinstance(value, float):
         return repr(int(value)) if value.is_integer() and abs(value) < 1e15 else f"{value:.6g}"
     if isinstance(value, (dict, list)):

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from dashcam.ingest import BatchWriter
+from dashcam.records import check_log_group_name
 from dashcam.query.compiler import CompiledQuery, QueryScope, compile_query
 from dashcam.query.parser import parse
 from dashcam.query.results import decode_rows
@@ -104,6 +105,7 @@ class Dashcam:
         already stored are counted as duplicates, not stored twice.
         """
         started = time.perf_counter()
+        check_log_group_name(log_group)
         progress = progress or ImportProgress()
         objects = find_log_objects(locations, s3_client=s3_client)
         progress.start(len(objects), sum(o.size for o in objects))

@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import re
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from dashcam.errors import ConfigError
 
-_RELATIVE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|sec|m|min|h|hr|d|day|w|week)s?\s*(ago)?\s*$", re.IGNORECASE)
-_UNIT_MS = {"ms": 1, "s": 1000, "sec": 1000, "m": 60_000, "min": 60_000, "h": 3_600_000, "hr": 3_600_000,
-            "d": 86_400_000, "day": 86_400_000, "w": 604_800_000, "week": 604_800_000}
+_UNIT_MS = {
+    "ms": 1, "msec": 1, "millisecond": 1,
+    "s": 1000, "sec": 1000, "second": 1000,
+    "m": 60_000, "min": 60_000, "minute": 60_000,
+    "h": 3_600_000, "hr": 3_600_000, "hour": 3_600_000,
+    "d": 86_400_000, "day": 86_400_000,
+    "w": 604_800_000, "week": 604_800_000,
+}
+_UNITS = "|".join(sorted(_UNIT_MS, key=len, reverse=True))
+_RELATIVE = re.compile(rf"^\s*(\d+(?:\.\d+)?)\s*({_UNITS})s?\s*(ago)?\s*$", re.IGNORECASE)
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 def parse_time(text: str, *, now_ms: int | None = None) -> int:
@@ -39,7 +47,7 @@ def parse_time(text: str, *, now_ms: int | None = None) -> int:
         ) from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=timezone.utc)
-    return int(parsed.timestamp() * 1000)
+    return (parsed - _EPOCH) // timedelta(milliseconds=1)
 
 
 def format_ms(epoch_ms: int) -> str:

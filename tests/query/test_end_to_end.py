@@ -25,7 +25,7 @@ from dashcam.store.batch import EventBatchBuilder
 from dashcam.store.duckdb import DuckDBStore
 
 FIXTURE = Path(__file__).with_name("golden") / "fixture.jsonl"
-SAMPLES = Path("/work/shared/samples/bedrock-invocation-logs.jsonl")
+SAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "bedrock-invocation-logs.jsonl"
 
 
 def fixture_items() -> list[dict]:
@@ -185,8 +185,6 @@ def test_events_that_are_not_json(tmp_path):
 
 @pytest.fixture(scope="module")
 def samples(tmp_path_factory):
-    if not SAMPLES.exists():
-        pytest.skip("shared samples not present")
     s = DuckDBStore(tmp_path_factory.mktemp("samples") / "samples.duckdb")
     records = [orjson.loads(line) for line in SAMPLES.read_text(encoding="utf-8").splitlines() if line.strip()]
     s.write_records("/aws/bedrock/modelinvocations", "aws/bedrock/modelinvocations", records, source="bedrock-log")
@@ -224,3 +222,14 @@ def test_output_names_that_shadow_columns_do_not_change_the_order(store):
     assert rows == [{"latency_ms": "req-024"}]
     rows = run(store, "limit 3 | fields requestId as _o1, latencyMs as _x1")
     assert [r["_o1"] for r in rows] == ["req-023", "req-022", "req-021"]
+
+
+def test_saved_core_questions_run(store):
+    from dashcam.query.library import CORE_QUESTIONS
+
+    answers = {q.key: run(store, q.text) for q in CORE_QUESTIONS}
+    assert sum(r["throttles"] for r in answers["throttles"]) == 7
+    assert [r["latencyMs"] for r in answers["slowest"][:3]] == [20000, 12000, 8000]
+    assert len(answers["slowest"]) == 19  # every event with a latency, none without
+    assert sum(r["requests"] for r in answers["traffic"]) == 30
+    assert answers["tokens"][0]["modelId"].endswith("claude-sonnet-4-20250514-v1:0")

@@ -113,7 +113,8 @@ def test_general_and_json_functions(con):
     assert value(con, "jsonParse('{\"a\": [1, 2]}')") == '{"a":[1,2]}'
 
 
-TEXT = st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=0x2FF, blacklist_characters="\"\\"), max_size=12)
+TEXT = st.text(alphabet=st.one_of(st.characters(min_codepoint=32, max_codepoint=0x2FF, blacklist_characters="\"\\"),
+                                  st.sampled_from("\u00a0\u2003\u3000")), max_size=12)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -124,7 +125,8 @@ def test_string_functions_match_python(con, text, start, length):
     assert value(con, f"substr({lit}, {start}, {length})") == text[start:start + length]
     assert value(con, f"substr({lit}, {start})") == text[start:]
     assert value(con, f"toupper({lit})") == text.upper() or not text.isascii()
-    assert value(con, f"trim({lit})") == text.strip(" ")
+    assert value(con, f"trim({lit})") == text.strip()
+    assert value(con, f"ltrim({lit})") == text.lstrip() and value(con, f"rtrim({lit})") == text.rstrip()
     assert value(con, f"ltrim({lit}, \"ab\")") == text.lstrip("ab")
     assert value(con, f"rtrim({lit}, \"ab\")") == text.rstrip("ab")
     assert value(con, f"isempty({lit})") == int(text == "")

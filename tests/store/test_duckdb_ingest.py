@@ -14,7 +14,7 @@ from dashcam.store.batch import RawBatchBuilder
 from dashcam.store.duckdb import DuckDBStore
 from dashcam.store.schema import EVENT_COLUMN_NAMES
 
-SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "samples" / "bedrock-invocation-logs.jsonl"
+SAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "bedrock-invocation-logs.jsonl"
 
 EDGE_CASES = [
     b'{"timestamp":1772460311,"modelId":{"x":1},"throttled":true,"latencyMs":"12.5",'

@@ -88,10 +88,6 @@ def or_(*conds: exp.Expression) -> exp.Expression:
     return out
 
 
-def not_(cond: exp.Expression) -> exp.Expression:
-    return exp.Not(this=paren(cond))
-
-
 def is_null(e: exp.Expression) -> exp.Expression:
     return exp.Is(this=paren(e), expression=exp.Null())
 

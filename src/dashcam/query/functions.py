@@ -22,8 +22,13 @@ Defined semantics (where CloudWatch's documentation leaves room):
   epoch, so days start at UTC midnight and weeks start on Thursdays (1970-01-01 was a Thursday);
   months, quarters and years are calendar-aligned (multiples counted from January 1970).
 * JSON ``null`` counts as missing. Division or modulo by zero, ``log`` of x <= 0 and ``sqrt`` of
-  x < 0 give null.
-* IP subnet functions need the CIDR as a literal string.
+  x < 0 give null. ``concat``, ``greatest`` and ``least`` skip missing arguments.
+* A comparison involving a missing field is unknown: false in ``filter`` (and so is its ``not``,
+  as in SQL), 0 where a value is needed. ``strcontains`` of a missing field is 0.
+* ``trim``/``ltrim``/``rtrim`` with one argument and ``isblank`` treat every Unicode whitespace
+  character (tabs and line breaks included) as blank; ``strlen`` counts characters.
+* IP functions accept dotted IPv4 and every RFC 4291 IPv6 text form (``::`` compression, an IPv4
+  tail, any case); the subnet functions need the CIDR as a literal string.
 """
 
 from __future__ import annotations
@@ -343,8 +348,20 @@ def _substr(ctx: Context, args: list[Value]) -> Value:
     return Value(d.substring(to_str(d, args[0]), start1, length), STR, agg=_agg(args))
 
 
+# "Whitespace" for the one-argument trims and isblank, as an RE2 class: Unicode's definition
+# (Python's str.isspace), tabs and line breaks included — DuckDB's own trim() only removes
+# space separators. Written with escapes so the SQL text stays plain ASCII.
+WHITESPACE_RE = r"[\s\pZ\x{0b}\x{1c}-\x{1f}\x{85}]"
+_TRIM_RE = {"trim": f"^{WHITESPACE_RE}+|{WHITESPACE_RE}+$", "ltrim": f"^{WHITESPACE_RE}+", "rtrim": f"{WHITESPACE_RE}+$"}
+
+
 def _trim(sql_name: str) -> Builder:
-    return _string(lambda d, a: fn(sql_name, *a))
+    """trim(str) removes whitespace; trim(str, chars) removes any of ``chars``."""
+    def build_sql(d: Dialect, a: list[exp.Expression]) -> exp.Expression:
+        if len(a) > 1:
+            return fn(sql_name, a[0], a[1])
+        return d.regex_replace_all(a[0], _TRIM_RE[sql_name], "")
+    return _string(build_sql)
 
 
 # ------------------------------------------------------------------ datetime
@@ -375,7 +392,11 @@ def _period_parts(v: Value, index: int) -> tuple[int | None, int | None]:
 
 
 def floor_time(d: Dialect, ts: exp.Expression, us: int | None, months: int | None) -> Value:
-    """The start of the period containing ``ts`` (see the module docstring for alignment)."""
+    """The start of the period containing ``ts`` (see the module docstring for alignment).
+
+    Integer division truncates toward zero, so fixed-length buckets are exact for timestamps
+    from 1970 on; events before the epoch (not a thing in invocation logs) land one bucket late.
+    """
     if us is not None:
         # Integer arithmetic on epoch microseconds, grouped on the bucket number: measured the
         # fastest way to bucket in DuckDB (faster than time_bucket or date_trunc).
@@ -550,7 +571,7 @@ def _isempty(blank: bool) -> Builder:
         _plain(args)
         text = exp.Coalesce(this=to_str(ctx.dialect, args[0]), expressions=[lit("")])
         if blank:
-            return Value(ctx.dialect.regex_full_match(text, r"\s*"), BOOL, agg=args[0].agg)
+            return Value(ctx.dialect.regex_full_match(text, f"{WHITESPACE_RE}*"), BOOL, agg=args[0].agg)
         return Value(exp.EQ(this=text, expression=lit("")), BOOL, agg=args[0].agg)
     return build
 
@@ -566,8 +587,8 @@ def _aggregate(make: Callable[[Context, Value], tuple[exp.Expression, str]]) -> 
     return build
 
 
-def _numeric_agg(node: Callable[[exp.Expression], exp.Expression]) -> Builder:
-    return _aggregate(lambda ctx, a: (node(to_num(ctx.dialect, a)), NUM))
+def _numeric_agg(node: Callable[[Dialect, exp.Expression], exp.Expression]) -> Builder:
+    return _aggregate(lambda ctx, a: (node(ctx.dialect, to_num(ctx.dialect, a)), NUM))
 
 
 def _min_max(node: type[exp.Func]) -> Builder:
@@ -673,14 +694,14 @@ def _rows() -> list[FunctionRow]:
         FunctionRow("jsonparse", 1, 1, JSON, _json_parse),
         FunctionRow("jsonstringify", 1, 1, STR, _json_stringify),
         # aggregations
-        FunctionRow("avg", 1, 1, NUM, _numeric_agg(lambda x: exp.Avg(this=x)), aggregate=True),
+        FunctionRow("avg", 1, 1, NUM, _numeric_agg(lambda d, x: exp.Avg(this=x)), aggregate=True),
         FunctionRow("count", 0, 1, NUM, _count, aggregate=True),
         FunctionRow("count_distinct", 1, 1, NUM, _count_distinct, aggregate=True),
         FunctionRow("max", 1, 1, "any", _min_max(exp.Max), aggregate=True),
         FunctionRow("min", 1, 1, "any", _min_max(exp.Min), aggregate=True),
         FunctionRow("pct", 2, 2, NUM, _pct, aggregate=True),
-        FunctionRow("stddev", 1, 1, NUM, _numeric_agg(lambda x: exp.StddevSamp(this=x)), aggregate=True),
-        FunctionRow("sum", 1, 1, NUM, _numeric_agg(lambda x: exp.Sum(this=x)), aggregate=True),
+        FunctionRow("stddev", 1, 1, NUM, _numeric_agg(lambda d, x: d.stddev_samp(x)), aggregate=True),
+        FunctionRow("sum", 1, 1, NUM, _numeric_agg(lambda d, x: exp.Sum(this=x)), aggregate=True),
         FunctionRow("earliest", 1, 1, "any", _by_time(True), aggregate=True),
         FunctionRow("latest", 1, 1, "any", _by_time(False), aggregate=True),
         FunctionRow("sortsfirst", 1, 1, "any", _sorts(exp.Min), aggregate=True),

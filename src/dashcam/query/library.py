@@ -17,10 +17,10 @@ class SavedQuery:
 CORE_QUESTIONS: tuple[SavedQuery, ...] = (
     SavedQuery(
         "throttles",
-        "Are we hitting limits? Throttled requests per 5 minutes, by model",
+        "Are we hitting limits? Throttled requests per 5 minutes and model, worst first",
         'filter errorCode = "ThrottlingException"\n'
         "| stats count(*) as throttles by bin(5m) as period, modelId\n"
-        "| sort period asc, throttles desc",
+        "| sort throttles desc",
     ),
     SavedQuery(
         "slowest",
@@ -32,8 +32,8 @@ CORE_QUESTIONS: tuple[SavedQuery, ...] = (
     ),
     SavedQuery(
         "traffic",
-        "Is traffic peaking? Requests per minute",
-        "stats count(*) as requests, sum(throttled) as throttled by bin(1m) as minute\n| sort minute asc",
+        "Is traffic peaking? Requests per minute, busiest first",
+        "stats count(*) as requests, sum(throttled) as throttled by bin(1m) as minute\n| sort requests desc",
     ),
     SavedQuery(
         "tokens",

@@ -9,6 +9,7 @@ credential chain (``AWS_ENDPOINT_URL_S3`` points it at an S3-compatible server).
 from __future__ import annotations
 
 import os
+import re
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -23,6 +24,9 @@ from dashcam.sources.lines import frame_lines
 SOURCE_NAME = "bedrock-log"
 LOG_SUFFIXES = (".json", ".jsonl", ".json.gz", ".jsonl.gz")
 _CHUNK = 4 << 20
+_HOUR = re.compile(r"\d\d")
+_HOUR_DATA = re.compile(r"/\d\d/data/")
+_BOM = b"\xef\xbb\xbf"
 
 
 @dataclass(frozen=True)
@@ -101,10 +105,11 @@ def _line_runs(
     location: str, stream: BinaryIO, problems: list[Problem], progress: Callable[[int], None] | None
 ) -> Iterator[LineRun]:
     """Frame decompressed data into runs of whole lines (gzip with any number of members, or plain)."""
-    chunk = stream.read(_CHUNK)
+    chunk = _read(location, stream)
     inflater = _Gunzip() if chunk[:2] == b"\x1f\x8b" else None
     pending = b""
     next_line = 1
+    first = True
     while chunk:
         if progress:
             progress(len(chunk))
@@ -113,18 +118,33 @@ def _line_runs(
         except zlib.error as exc:
             problems.append(Problem(location, next_line, f"corrupt gzip data, rest of file skipped ({exc})"))
             return
+        if first and data.startswith(_BOM):  # files saved by Windows tools
+            data = data[len(_BOM):]
+        first = False
         cut = data.rfind(b"\n") + 1
         pending = data[cut:]
         if cut:
             lines = frame_lines(data[:cut])
             yield LineRun(location, next_line, lines)
             next_line += len(lines)
-        chunk = stream.read(_CHUNK)
+        chunk = _read(location, stream)
     if inflater is not None and not inflater.complete:
-        problems.append(Problem(location, next_line, "gzip data ends early (truncated file); last line skipped"))
+        if pending.strip():
+            problems.append(Problem(location, next_line, "gzip data ends early (truncated file); this partial line skipped"))
+        else:
+            problems.append(Problem(location, next_line, "gzip data ends without its trailer (truncated file?); every complete line was read"))
         return
     if pending.strip():
         yield LineRun(location, next_line, frame_lines(pending + b"\n"))
+
+
+def _read(location: str, stream: BinaryIO) -> bytes:
+    try:
+        return stream.read(_CHUNK)
+    except OSError as exc:
+        raise SourceError(f"{location}: read failed ({exc})") from None
+    except Exception as exc:  # botocore/urllib3 stream errors share no base class with OSError
+        raise SourceError(f"{location}: read failed ({_aws_message(exc)})") from None
 
 
 class _Gunzip:
@@ -154,7 +174,10 @@ def _list_local(path: Path) -> list[LogObject]:
         raise SourceError(f"{path}: no such file or directory")
     found = []
     for root, dirs, files in os.walk(path):
-        dirs[:] = sorted(d for d in dirs if d != "data")
+        # Bedrock puts offloaded bodies in <hour>/data/: those are not records. A "data" folder
+        # anywhere else (a key prefix, say) is walked as usual.
+        hour_folder = _HOUR.fullmatch(Path(root).name) is not None
+        dirs[:] = sorted(d for d in dirs if not (hour_folder and d == "data"))
         for name in sorted(files):
             if name.endswith(LOG_SUFFIXES) and "permission-check" not in name:
                 full = Path(root) / name
@@ -172,7 +195,7 @@ def _list_s3(uri: str, client: Any) -> list[LogObject]:
             for item in page.get("Contents", []):
                 key = item["Key"]
                 name = key.rsplit("/", 1)[-1]
-                if "/data/" in f"/{key}" or "permission-check" in key or not name.endswith(LOG_SUFFIXES):
+                if _HOUR_DATA.search(f"/{key}") or "permission-check" in key or not name.endswith(LOG_SUFFIXES):
                     continue
                 found.append(LogObject(f"s3://{bucket}/{key}", int(item.get("Size", 0))))
     except Exception as exc:  # botocore raises many unrelated types; name the location instead

@@ -201,7 +201,9 @@ REJECTION_SQL = """
     SELECT row_idx,
            CASE WHEN NOT json_valid(message) THEN 'not valid JSON'
                 WHEN json_type(message) <> 'OBJECT'
-                     THEN 'expected a JSON object, got ' || lower(json_type(message))
+                     THEN 'expected a JSON object, got ' || CASE json_type(message)
+                         WHEN 'ARRAY' THEN 'array' WHEN 'VARCHAR' THEN 'string' WHEN 'BOOLEAN' THEN 'boolean'
+                         WHEN 'NULL' THEN 'null' ELSE 'number' END
                 WHEN json_extract(message, '$.timestamp') IS NULL
                      OR json_extract(message, '$.timestamp')::VARCHAR = 'null'
                      THEN 'record has no ''timestamp'''
