@@ -13,7 +13,7 @@ import orjson
 import pytest
 
 from dashcam.errors import SourceError
-from dashcam.service import BEDROCK_LOG_STREAM, DEFAULT_LOG_GROUP, Dashcam, ImportProgress
+from dashcam.service import BEDROCK_LOG_STREAM, DEFAULT_LOG_GROUP, Dashcam
 from dashcam.simulate.sample_logs import SampleSpec, generate_records, write_bedrock_layout
 
 SAMPLES = Path(__file__).parent / "fixtures" / "bedrock-invocation-logs.jsonl"
@@ -399,23 +399,10 @@ def test_missing_path_is_a_source_error_naming_it(dashcam, tmp_path):
     assert str(missing) in str(info.value)
 
 
-class Recorder(ImportProgress):
-    def __init__(self) -> None:
-        self.starts: list[tuple[int, int]] = []
-        self.advances: list[int] = []
-
-    def start(self, files: int, total_bytes: int) -> None:
-        self.starts.append((files, total_bytes))
-
-    def advance(self, bytes_read: int) -> None:
-        assert self.starts, "advance() before start()"
-        self.advances.append(bytes_read)
-
-
-def test_progress_total_is_the_files_sizes_and_advances_add_up_to_it(dashcam, tmp_path):
+def test_progress_total_is_the_files_sizes_and_advances_add_up_to_it(dashcam, tmp_path, progress_recorder):
     _bedrock_tree(tmp_path / "bucket")
     extra = write(tmp_path / "plain.jsonl", SAMPLES.read_bytes())
-    recorder = Recorder()
+    recorder = progress_recorder
     dashcam.import_logs([tmp_path / "bucket", extra], progress=recorder)
     counted = sorted((tmp_path / "bucket" / HOUR_DIR).glob("*.json.gz")) + sorted(
         (tmp_path / "bucket" / HOUR_DIR[:-2] / "15").glob("*.json.gz")) + [extra]
@@ -425,11 +412,11 @@ def test_progress_total_is_the_files_sizes_and_advances_add_up_to_it(dashcam, tm
     assert all(n > 0 for n in recorder.advances)
 
 
-def test_progress_of_a_large_file_advances_in_several_steps(dashcam, tmp_path):
+def test_progress_of_a_large_file_advances_in_several_steps(dashcam, tmp_path, progress_recorder):
     # A file larger than the reader's chunk: progress must move more than once, and add up.
     body = SAMPLES.read_bytes() * 900  # ~6.8 MB, duplicates of six records
     path = write(tmp_path / "big.jsonl", body)
-    recorder = Recorder()
+    recorder = progress_recorder
     summary = dashcam.import_logs([path], progress=recorder)
     assert recorder.starts == [(1, len(body))]
     assert len(recorder.advances) >= 2

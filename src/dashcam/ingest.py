@@ -15,6 +15,7 @@ from typing import Any
 import pyarrow as pa
 
 from dashcam.errors import DashcamError, StoreError
+from dashcam.records import stable_event_ids
 from dashcam.store.base import Store, WriteResult
 from dashcam.store.batch import EventBatchBuilder, RawBatchBuilder
 
@@ -82,10 +83,13 @@ class BatchWriter:
         if len(self._events) >= self.batch_size:
             self._hand_over()
 
-    def add_lines(self, log_group: str, log_stream: str, lines: pa.Array, location: str, first_line: int) -> None:
-        """Queue raw JSON lines (one record each) of ``location``, the first being ``first_line``."""
+    def add_lines(
+        self, log_group: str, log_stream: str, lines: pa.Array, items: list[bytes], location: str, first_line: int
+    ) -> None:
+        """Queue raw JSON lines (one record each) of ``location``, the first being ``first_line``:
+        ``lines`` as an Arrow array, ``items`` the same lines as bytes (for their event ids)."""
         self._raise_pending()
-        self._raw.extend(log_group, log_stream, lines, location, first_line)
+        self._raw.extend(log_group, log_stream, lines, stable_event_ids(log_group, items), location, first_line)
         if len(self._raw) >= self.batch_size:
             self._hand_over()
 

@@ -35,7 +35,8 @@ def read_all(locations, **kwargs) -> tuple[list[tuple[str, int, bytes]], list[Pr
     advances: list[int] = []
     out: list[tuple[str, int, bytes]] = []
     for run in read_bedrock_logs(objects, problems=problems, progress=advances.append, **kwargs):
-        for offset, line in enumerate(run.lines.to_pylist()):
+        assert run.lines.array.to_pylist() == run.lines.items
+        for offset, line in enumerate(run.lines.items):
             out.append((run.location, run.first_line + offset, line))
     return out, problems, advances, objects
 

@@ -16,7 +16,7 @@ from moto.server import ThreadedMotoServer
 
 from dashcam.cli import main
 from dashcam.errors import SourceError
-from dashcam.service import Dashcam, ImportProgress
+from dashcam.service import Dashcam
 from dashcam.simulate.sample_logs import SampleSpec, generate_records, write_bedrock_layout
 
 BUCKET = "acme-bedrock-logs"
@@ -87,8 +87,8 @@ def uploaded(endpoint, tmp_path_factory):
     return {"keys": keys, "files": summary.files}
 
 
-def test_s3_prefix_imports_exactly_the_records(uploaded, tmp_path):
-    recorder = _Recorder()
+def test_s3_prefix_imports_exactly_the_records(uploaded, tmp_path, progress_recorder):
+    recorder = progress_recorder
     with Dashcam.open(tmp_path / "data") as dc:
         summary = dc.import_logs([f"s3://{BUCKET}/{PREFIX}"], progress=recorder)
         assert summary.problems == []
@@ -176,13 +176,3 @@ def test_s3_uri_without_bucket_is_refused(tmp_path):
         dc.import_logs(["s3:///prefix"])
 
 
-class _Recorder(ImportProgress):
-    def __init__(self) -> None:
-        self.starts: list[tuple[int, int]] = []
-        self.advances: list[int] = []
-
-    def start(self, files: int, total_bytes: int) -> None:
-        self.starts.append((files, total_bytes))
-
-    def advance(self, bytes_read: int) -> None:
-        self.advances.append(bytes_read)

@@ -7,6 +7,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from dashcam.records import stable_event_ids
 from dashcam.sources.lines import frame_lines
 from dashcam.simulate.sample_logs import SampleSpec, generate_records
 from dashcam.store.base import Store
@@ -40,7 +41,8 @@ def _lines() -> list[bytes]:
 
 def _batch(lines: list[bytes]) -> tuple:
     builder = RawBatchBuilder()
-    builder.extend("group", "stream", frame_lines(b"\n".join(lines) + b"\n"), "file", 1)
+    framed = frame_lines(b"\n".join(lines) + b"\n")
+    builder.extend("group", "stream", framed.array, stable_event_ids("group", framed.items), "file", 1)
     return builder.build()[0], builder
 
 

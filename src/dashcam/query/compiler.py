@@ -48,6 +48,11 @@ _KIND_TYPE = {"string": STR, "int": NUM, "float": NUM, "timestamp": TS}
 _ROW, _STATS, _IN_AGG = "row", "stats", "in-aggregation"
 
 
+
+def _constant(sql: exp.Expression) -> bool:
+    """True when an expression reads no column and aggregates nothing: the same for every row."""
+    return sql.find(exp.Column, exp.AggFunc, exp.Star, exp.Window) is None
+
 @dataclass(frozen=True)
 class QueryScope:
     """Which events a query sees and how many rows it may return."""
@@ -128,7 +133,9 @@ class _Stage:
 
     @property
     def effective_order(self) -> list[tuple[exp.Expression, bool]]:
-        return self.order if self.order is not None else self.default_order
+        # A constant key (`sort "x"`, `by ""`) orders nothing, and engines reject it in ORDER BY.
+        order = self.order if self.order is not None else self.default_order
+        return [(key, desc) for key, desc in order if not _constant(key)]
 
     def output_names(self) -> list[str]:
         if self.display is not None:
@@ -252,7 +259,8 @@ class _Compiler:
                                  "count(), sum() or avg(), or list it after `by`")
             self._define(aggs, _name(item), output(self.d, v), item, taken=keys)
         new = _Stage(source=s.source, events=False, where=list(s.where),
-                     group_by=[v.group if v.group is not None else v.expr for v in keys.values()],
+                     group_by=[g for g in (v.group if v.group is not None else v.expr for v in keys.values())
+                               if not _constant(g)],
                      stats_count=s.stats_count + 1)
         new.env = {**keys, **aggs}
         times = [v for v in keys.values() if v.type == TS]

@@ -16,10 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-import pyarrow as pa
-
 from dashcam.errors import SourceError
-from dashcam.sources.lines import frame_lines
+from dashcam.sources.lines import FramedLines, frame_lines
 
 SOURCE_NAME = "bedrock-log"
 LOG_SUFFIXES = (".json", ".jsonl", ".json.gz", ".jsonl.gz")
@@ -53,13 +51,13 @@ class Problem:
 class LineRun:
     """Consecutive lines of one log object: each a serialized ``ModelInvocationLog`` record.
 
-    ``lines`` is an Arrow array of the raw bytes (line endings included); ``first_line`` is the
-    1-based line number of its first element in ``location``.
+    ``lines`` holds the raw bytes, without line feeds; ``first_line`` is the 1-based line number of
+    its first element in ``location``.
     """
 
     location: str
     first_line: int
-    lines: pa.LargeBinaryArray
+    lines: FramedLines
 
 
 def find_log_objects(locations: Sequence[str | Path], *, s3_client: Any = None) -> list[LogObject]:
@@ -126,7 +124,7 @@ def _line_runs(
         if cut:
             lines = frame_lines(data[:cut])
             yield LineRun(location, next_line, lines)
-            next_line += len(lines)
+            next_line += len(lines.items)
         chunk = _read(location, stream)
     if inflater is not None and not inflater.complete:
         if pending.strip():

@@ -76,6 +76,9 @@ class EventBatchBuilder:
         return pa.Table.from_arrays(arrays, schema=ARROW_SCHEMA)
 
 
+_SCAN_CHUNK = 16_384
+
+
 class RawBatchBuilder:
     """Accumulates raw JSON lines (one invocation record each) for a store to normalize in bulk.
 
@@ -85,18 +88,20 @@ class RawBatchBuilder:
     """
 
     def __init__(self) -> None:
-        self._chunks: list[tuple[str, str, pa.Array]] = []
+        self._chunks: list[tuple[str, str, pa.Array, list[int]]] = []
         self._runs: list[tuple[int, str, int]] = []  # (first row, location, its line number)
         self._rows = 0
 
     def __len__(self) -> int:
         return self._rows
 
-    def extend(self, log_group: str, log_stream: str, lines: pa.Array, location: str, first_line: int) -> None:
-        """Add consecutive lines of ``location`` (binary or string array; a trailing newline is
-        allowed), the first being line number ``first_line``."""
+    def extend(
+        self, log_group: str, log_stream: str, lines: pa.Array, event_ids: list[int], location: str, first_line: int
+    ) -> None:
+        """Add consecutive lines of ``location`` (a binary or string array, no line feeds), the first
+        being line number ``first_line``, with their :func:`~dashcam.records.stable_event_ids`."""
         self._runs.append((self._rows, location, first_line))
-        self._chunks.append((log_group, log_stream, lines))
+        self._chunks.append((log_group, log_stream, lines, event_ids))
         self._rows += len(lines)
 
     def origin(self, row_idx: int) -> tuple[str, int]:
@@ -106,11 +111,11 @@ class RawBatchBuilder:
         return location, first_line + row_idx - first_row
 
     def build(self) -> tuple[pa.Table, list[tuple[int, str]]]:
-        """The batch as (row_idx, log_group, log_stream, message), and the rows refused here.
+        """The batch as (row_idx, event_id, log_group, log_stream, message), and the rows refused here.
 
         Lines that are not UTF-8 are refused before they reach the engine: (row_idx, reason).
         """
-        messages = pa.concat_arrays([lines.cast(pa.large_binary()) for _, _, lines in self._chunks])
+        messages = pa.chunked_array([lines.cast(pa.large_binary()) for _, _, lines, _ in self._chunks])
         refused: list[tuple[int, str]] = []
         try:
             texts = messages.cast(pa.large_string())
@@ -122,15 +127,16 @@ class RawBatchBuilder:
                 except UnicodeDecodeError:
                     refused.append((index, "line is not UTF-8"))
                     decoded.append(None)
-            texts = pa.array(decoded, pa.large_string())
-        groups = pa.concat_arrays([pa.repeat(pa.scalar(g, pa.string()), len(c)) for g, _, c in self._chunks])
-        streams = pa.concat_arrays([pa.repeat(pa.scalar(s, pa.string()), len(c)) for _, s, c in self._chunks])
+            texts = pa.chunked_array([pa.array(decoded, pa.large_string())])
         table = pa.table({
             "row_idx": pa.array(range(self._rows), pa.int64()),
-            "log_group": groups,
-            "log_stream": streams,
+            "event_id": pa.array([i for *_, ids in self._chunks for i in ids], pa.int64()),
+            "log_group": pa.chunked_array([pa.repeat(pa.scalar(g, pa.string()), len(c)) for g, _, c, _ in self._chunks]),
+            "log_stream": pa.chunked_array([pa.repeat(pa.scalar(s, pa.string()), len(c)) for _, s, c, _ in self._chunks]),
             "message": texts,
         })
+        # Engines scan an Arrow table one record batch per thread: small batches use every core.
+        table = pa.Table.from_batches(table.to_batches(max_chunksize=_SCAN_CHUNK))
         if refused:
             table = table.filter(pc.is_valid(table["message"]))
         return table, refused

@@ -68,8 +68,6 @@ _STREAM_STOP_PATHS = (
 # A line as stored: without the carriage return of a CRLF file (framing already dropped the LF).
 UNIX_LINE = "CASE WHEN suffix(message, chr(13)) THEN rtrim(message, chr(13)) ELSE message END"
 
-# md5_number_upper is the first 8 digest bytes read little-endian, as in records.stable_event_id.
-_EVENT_ID = "(md5_number_upper(log_group || chr(10) || message)::HUGEINT - 9223372036854775808)::BIGINT"
 
 
 def _r(name: str) -> str:
@@ -151,7 +149,7 @@ def _literal(text: str) -> str:
 
 
 def staging_sql(provider: str, source: str) -> str:
-    """SELECT over ``incoming`` (row_idx, log_group, log_stream, message) giving ``row_idx``,
+    """SELECT over ``incoming`` (row_idx, event_id, log_group, log_stream, message) giving ``row_idx``,
     ``event_id``, ``ts`` and every hot column — not the message, which stays in ``incoming``.
 
     Rows whose JSON is invalid, blank, or lacks a usable timestamp get a NULL ``ts``. Each line
@@ -168,9 +166,9 @@ def staging_sql(provider: str, source: str) -> str:
         f"SELECT row_idx, event_id, {typed} FROM ("
         f" SELECT row_idx, event_id, v, CASE WHEN {_r('body.0')} IS NOT NULL"
         f"  THEN coalesce({lasts}) END AS stream_stop FROM ("
-        f"  SELECT row_idx, message, {_EVENT_ID} AS event_id,"
+        f"  SELECT row_idx, message, event_id,"
         f"   TRY(json_extract_string(message, [{paths}])) AS v FROM ("
-        f"   SELECT row_idx, log_group, {UNIX_LINE} AS message FROM incoming)))"
+        f"   SELECT row_idx, event_id, {UNIX_LINE} AS message FROM incoming)))"
     )
 
 
