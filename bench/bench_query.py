@@ -4,7 +4,8 @@
 
 Imports the generated logs once per size (cached under --work), then for each question runs
 dashcam's full path (parse, compile, execute, decode rows) and the hand-written SQL (execute and
-fetch) alternately, --runs times each after one warm-up, and prints the medians and the ratio.
+fetch, with dashcam's default 10,000-row limit), --runs times each after one warm-up, and prints
+the medians and the ratio.
 """
 
 from __future__ import annotations
@@ -21,13 +22,13 @@ from dashcam.simulate.sample_logs import SampleSpec, write_bedrock_layout
 HAND_WRITTEN = {
     "throttles": """SELECT time_bucket(INTERVAL 5 MINUTE, ts) AS period, model_id, count(*) AS throttles
                     FROM events WHERE error_code = 'ThrottlingException'
-                    GROUP BY ALL ORDER BY throttles DESC""",
+                    GROUP BY ALL ORDER BY throttles DESC LIMIT 10000""",
     "slowest": """SELECT ts, model_id, operation, latency_ms, input_tokens, output_tokens FROM events
                   WHERE latency_ms IS NOT NULL ORDER BY latency_ms DESC LIMIT 20""",
     "traffic": """SELECT time_bucket(INTERVAL 1 MINUTE, ts) AS minute, count(*), sum(throttled)
-                  FROM events GROUP BY 1 ORDER BY 2 DESC""",
+                  FROM events GROUP BY 1 ORDER BY 2 DESC LIMIT 10000""",
     "tokens": """SELECT model_id, count(*), sum(input_tokens), sum(output_tokens) AS o
-                 FROM events GROUP BY 1 ORDER BY o DESC""",
+                 FROM events GROUP BY 1 ORDER BY o DESC LIMIT 10000""",
 }
 
 

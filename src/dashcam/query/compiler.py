@@ -405,8 +405,8 @@ class _Compiler:
         columns, outputs = [], []
         for name in s.output_names():
             v = output(self.d, self._field(ast.FieldRef(path=tuple(name.split(".")), text=name), s, _ROW))
-            columns.append((name, v.expr))
-            outputs.append(OutputColumn(name, "timestamp" if v.type == TS else "json" if v.type == JSON else "value"))
+            columns.append((name, self.d.format_timestamp(v.expr) if v.type == TS else v.expr))
+            outputs.append(OutputColumn(name, "json" if v.type == JSON else "value"))
         limit = self.scope.limit if s.limit is None else min(s.limit, self.scope.limit)
         sel = self._select(s, columns, star=False, ordered=True, limit=limit)
         # An alias that is the name of the very column it selects (`operation`) is harmless.

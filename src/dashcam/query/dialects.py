@@ -17,6 +17,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar
 
 from sqlglot import exp
+from sqlglot.dialects.dialect import Dialect as SqlglotDialect
+from sqlglot.dialects.duckdb import DuckDB
 
 from dashcam.errors import QueryError
 
@@ -92,8 +94,22 @@ def is_null(e: exp.Expression) -> exp.Expression:
     return exp.Is(this=paren(e), expression=exp.Null())
 
 
+class IsNotNull(exp.Expression):
+    """``x IS NOT NULL``. sqlglot writes ``NOT x IS NULL`` instead, which DuckDB does not push down
+    into its scans: 1.6x slower on the slowest-requests question over 10M events."""
+
+    arg_types = {"this": True}
+
+
 def not_null(e: exp.Expression) -> exp.Expression:
-    return exp.Not(this=is_null(e))
+    return IsNotNull(this=paren(e))
+
+
+class _DuckDBSQL(DuckDB):
+    """DuckDB as sqlglot writes it, plus dashcam's own expression nodes."""
+
+    class Generator(DuckDB.Generator):
+        TRANSFORMS = {**DuckDB.Generator.TRANSFORMS, IsNotNull: lambda gen, e: f"{gen.sql(e, 'this')} IS NOT NULL"}
 
 
 def json_pointer(segments: tuple[str, ...] | list[str]) -> str:
@@ -105,7 +121,7 @@ class Dialect:
     """DuckDB, the reference dialect; subclasses override what their engine spells differently."""
 
     name: ClassVar[str] = "duckdb"
-    sqlglot_dialect: ClassVar[str] = "duckdb"
+    sqlglot_dialect: ClassVar[type[SqlglotDialect]] = _DuckDBSQL
     # Function-table rows (by lower-case name) that replace the common rows for this engine.
     function_overrides: ClassVar[dict[str, Any]] = {}
 
@@ -260,6 +276,11 @@ class Dialect:
         return exp.StddevSamp(this=value)
 
     # ------------------------------------------------------------------ records
+
+    def format_timestamp(self, ts: exp.Expression) -> exp.Expression:
+        """A result timestamp as ``YYYY-MM-DD HH:MM:SS.mmm`` text, formatted by the engine (much
+        cheaper than building Python datetimes and formatting them one by one)."""
+        return fn("strftime", ts, lit("%Y-%m-%d %H:%M:%S.%g"))
 
     def pointer(self, log_group: exp.Expression, event_id: exp.Expression) -> exp.Expression:
         """``@ptr``: ``<log group>:<event id>`` (see :func:`dashcam.query.compiler.parse_ptr`)."""
