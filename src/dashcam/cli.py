@@ -64,6 +64,21 @@ def main(ctx: click.Context, data: str | None) -> None:
     ctx.obj = _Context(data)
 
 
+# ---------------------------------------------------------------------- serve
+
+
+@main.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=int, default=4318, show_default=True, help="Port (OTLP/HTTP's by default).")
+@click.pass_obj
+@_handle_errors
+def serve_command(ctx: _Context, host: str, port: int) -> None:
+    """Serve the HTTP API, OTLP/HTTP and the CloudWatch Logs API on one port."""
+    from dashcam.server import serve
+
+    serve(ctx.open(), host=host, port=port)
+
+
 # ---------------------------------------------------------------------- import
 
 
