@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
+from hypothesis import settings
 
 from dashcam.service import ImportProgress
+
+# In CI, property tests replay the same examples every run (a landing must not hinge on luck);
+# on developers' machines they keep exploring new ones.
+settings.register_profile("ci", derandomize=True, database=None)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 
 class ProgressRecorder(ImportProgress):

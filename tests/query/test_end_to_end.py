@@ -233,3 +233,13 @@ def test_saved_core_questions_run(store):
     assert len(answers["slowest"]) == 19  # every event with a latency, none without
     assert sum(r["requests"] for r in answers["traffic"]) == 30
     assert answers["tokens"][0]["modelId"].endswith("claude-sonnet-4-20250514-v1:0")
+
+
+def test_a_presence_test_carried_through_a_subquery_renders(tmp_path):
+    # Found by the pipeline fuzz test: `limit` then `filter` nests the query, and the carried
+    # expression holds dashcam's own IS NOT NULL node, which only dashcam's dialect can write.
+    s = DuckDBStore(tmp_path / "x.duckdb")
+    s.write_records("g", "s", [{"timestamp": "2026-03-02T10:00:00Z", "errorCode": "E"}], source="api")
+    compiled = compile_query(parse("fields ispresent(errorCode) as e | limit 5 | filter e = 1"), QueryScope())
+    assert decode_rows(compiled, s.execute(compiled.sql)) == [{"e": 1}]
+    s.close()

@@ -385,7 +385,7 @@ class _Compiler:
         aliases: dict[str, str] = {}  # SQL text -> column, so an expression is carried once
 
         def carry(e: exp.Expression, prefix: str) -> exp.Column:
-            key = e.sql()
+            key = self.d.sql(e)
             if key not in aliases:
                 aliases[key] = self._fresh(prefix)
                 columns.append((aliases[key], e))
