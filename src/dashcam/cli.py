@@ -29,6 +29,11 @@ class _Context:
     def __init__(self, data: str | None) -> None:
         self.data = data
 
+    def data_dir(self) -> Path:
+        from dashcam.service import DEFAULT_DATA_DIR
+
+        return Path(self.data or DEFAULT_DATA_DIR)
+
     def open(self) -> Dashcam:
         return Dashcam.open(self.data)
 
@@ -77,6 +82,60 @@ def serve_command(ctx: _Context, host: str, port: int) -> None:
     from dashcam.server import serve
 
     serve(ctx.open(), host=host, port=port)
+
+
+# ---------------------------------------------------------------------- keys
+
+
+@main.group("keys")
+def keys_group() -> None:
+    """Create, list and revoke the keys that let clients in."""
+
+
+def _key_ring(ctx: _Context) -> Any:
+    from dashcam.keys import KeyRing
+
+    return KeyRing(ctx.data_dir())
+
+
+@keys_group.command("create")
+@click.option("--role", type=click.Choice(["ingest", "read", "admin"]), required=True)
+@click.option("--log-group", "log_groups", default="*", show_default=True,
+              help="Log groups the key may touch (a glob such as '/aws/bedrock/*').")
+@click.option("--description", default="", help="What the key is for.")
+@click.pass_obj
+@_handle_errors
+def keys_create(ctx: _Context, role: str, log_groups: str, description: str) -> None:
+    """Issue a key. Its secret is printed once, here, and never again."""
+    issued = _key_ring(ctx).create(role, log_groups=log_groups, description=description)
+    click.echo(f"key id:            {issued.key_id}")
+    click.echo(f"role:              {issued.role} (log groups: {issued.log_groups})")
+    click.echo(f"bearer token:      {issued.bearer}")
+    click.echo(f"AWS access key id: {issued.key_id}")
+    click.echo(f"AWS secret key:    {issued.secret}")
+
+
+@keys_group.command("list")
+@click.pass_obj
+@_handle_errors
+def keys_list(ctx: _Context) -> None:
+    """List keys (never their secrets)."""
+    from dashcam.timespec import format_ms
+
+    rows = [{"id": k.key_id, "role": k.role, "log groups": k.log_groups, "created": format_ms(k.created_ms),
+             "revoked": format_ms(k.revoked_ms) if k.revoked_ms else None, "description": k.description}
+            for k in _key_ring(ctx).list()]
+    click.echo(render(["id", "role", "log groups", "created", "revoked", "description"], rows, "table"), nl=False)
+
+
+@keys_group.command("revoke")
+@click.argument("key_id")
+@click.pass_obj
+@_handle_errors
+def keys_revoke(ctx: _Context, key_id: str) -> None:
+    """Revoke a key: it stops working at once."""
+    _key_ring(ctx).revoke(key_id)
+    click.echo(f"revoked {key_id}", err=True)
 
 
 # ---------------------------------------------------------------------- import

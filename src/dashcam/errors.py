@@ -5,6 +5,8 @@ calls the library, so callers above the adapters only ever catch dashcam errors:
 
     DashcamError                     root: anything dashcam raises on purpose
     ├── ConfigError                  a setting or command-line value is wrong
+    ├── AuthError                    credentials missing, unknown, revoked or wrong (401)
+    ├── ForbiddenError               good credentials, but the role does not allow it (403)
     ├── InputError                   outside data is malformed (records, files, requests)
     │   └── SourceError              a path, file or bucket cannot be read
     ├── QueryError                   a Logs Insights query cannot be answered
@@ -25,6 +27,14 @@ class DashcamError(Exception):
 
 class ConfigError(DashcamError):
     """A setting or command-line value is invalid."""
+
+
+class AuthError(DashcamError):
+    """A request's credentials are missing, unknown, revoked or wrong."""
+
+
+class ForbiddenError(DashcamError):
+    """The credentials are good, but their role or log-group pattern does not allow the action."""
 
 
 class InputError(DashcamError):

@@ -21,6 +21,8 @@ from fastapi.responses import JSONResponse
 from dashcam import __version__
 from dashcam.errors import (
     AlreadyExistsError,
+    AuthError,
+    ForbiddenError,
     ConfigError,
     DashcamError,
     InputError,
@@ -35,6 +37,8 @@ access_log = logging.getLogger("dashcam.access")
 
 # Status codes by error class, most specific first.
 _STATUS: tuple[tuple[type[DashcamError], int], ...] = (
+    (AuthError, 401),
+    (ForbiddenError, 403),
     (NotFoundError, 404),
     (AlreadyExistsError, 409),
     (StoreBusyError, 503),
