@@ -81,7 +81,15 @@ def serve_command(ctx: _Context, host: str, port: int) -> None:
     """Serve the HTTP API, OTLP/HTTP and the CloudWatch Logs API on one port."""
     from dashcam.server import serve
 
-    serve(ctx.open(), host=host, port=port)
+    from dashcam.server import is_loopback
+
+    if not is_loopback(host):
+        from dashcam.keys import KeyRing
+
+        if not KeyRing(ctx.data_dir()).active():  # checked before the store is opened
+            raise ConfigError(f"refusing to serve on {host} with no keys: create one with "
+                              "'dashcam keys create --role admin', or serve on 127.0.0.1")
+    serve(ctx.open(), ctx.data_dir(), host=host, port=port)
 
 
 # ---------------------------------------------------------------------- keys

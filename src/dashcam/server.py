@@ -6,17 +6,37 @@ finish, and then the store is closed, which commits and checkpoints everything a
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import logging
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
 
+import orjson
 import uvicorn
 
 from dashcam.api.app import create_app
+from dashcam.api.auth import Authenticator
+from dashcam.keys import KeyRing
 from dashcam.errors import ConfigError
 from dashcam.service import Dashcam
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 4318  # OTLP/HTTP's port: stock exporters need no configuration
+SERVER_FILE = "server.json"
+
+
+class _GracefulServer(uvicorn.Server):
+    """uvicorn, except that after a graceful stop on SIGINT/SIGTERM it returns instead of
+    re-raising the signal (which would kill the process before the store is closed)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        with super().capture_signals():
+            yield
+            self._captured_signals.clear()
 
 
 def is_loopback(host: str) -> bool:
@@ -29,14 +49,50 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def serve(dashcam: Dashcam, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, log_level: str = "info") -> None:
-    """Serve ``dashcam`` until interrupted, then close it."""
+def serve(
+    dashcam: Dashcam,
+    data_dir: str | Path,
+    *,
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
+    log_level: str = "info",
+) -> None:
+    """Serve ``dashcam`` until interrupted, then close it.
+
+    Keys come from ``data_dir``; with none, only a loopback address may be bound (secure by
+    default). While serving, ``server.json`` in ``data_dir`` tells the other ``dashcam`` commands
+    where the server is and gives them a local admin token that dies with the server.
+    """
     if not 0 < port < 65536:
         raise ConfigError(f"port {port} is not between 1 and 65535")
+    keys = KeyRing(data_dir)
+    if not is_loopback(host) and not keys.active():
+        raise ConfigError(
+            f"refusing to serve on {host} with no keys: anyone who can reach it could read and write. "
+            "Create a key first (dashcam keys create --role admin), or serve on 127.0.0.1"
+        )
     logging.basicConfig(level=getattr(logging, log_level.upper(), logging.INFO), format="%(message)s")
-    config = uvicorn.Config(create_app(dashcam), host=host, port=port, log_level=log_level,
+    local_token = secrets.token_urlsafe(32)
+    app = create_app(dashcam, authenticator=Authenticator(keys, local_token=local_token))
+    config = uvicorn.Config(app, host=host, port=port, log_level=log_level,
                             access_log=False, lifespan="on", timeout_graceful_shutdown=30)
+    address = Path(data_dir) / SERVER_FILE
     try:
-        uvicorn.Server(config).run()
+        _write_private(address, {"url": f"http://{_url_host(host)}:{port}", "pid": os.getpid(), "token": local_token})
+        _GracefulServer(config).run()
     finally:
+        address.unlink(missing_ok=True)
         dashcam.close()
+
+
+def _url_host(host: str) -> str:
+    if host in ("0.0.0.0", "::", ""):
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host
+
+
+def _write_private(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(orjson.dumps(data))

@@ -31,6 +31,7 @@ from dashcam.errors import (
     QuerySyntaxError,
     StoreBusyError,
 )
+from dashcam.api.auth import Authenticator
 from dashcam.service import Dashcam
 
 access_log = logging.getLogger("dashcam.access")
@@ -63,8 +64,11 @@ def status_of(error: DashcamError) -> int:
     return next((status for kind, status in _STATUS if isinstance(error, kind)), 500)
 
 
-def create_app(dashcam: Dashcam) -> FastAPI:
-    """The ASGI app serving ``dashcam`` (which the caller opens and closes)."""
+def create_app(dashcam: Dashcam, *, authenticator: Authenticator | None = None) -> FastAPI:
+    """The ASGI app serving ``dashcam`` (which the caller opens and closes).
+
+    Without an ``authenticator`` the app is open: every request acts as an anonymous admin.
+    """
     app = FastAPI(
         title="dashcam",
         version=__version__,
@@ -72,6 +76,7 @@ def create_app(dashcam: Dashcam) -> FastAPI:
         "ask CloudWatch Logs Insights questions.",
     )
     app.state.dashcam = dashcam
+    app.state.auth = authenticator
 
     @app.exception_handler(DashcamError)
     async def dashcam_error(_: Request, exc: DashcamError) -> JSONResponse:

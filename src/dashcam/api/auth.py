@@ -78,3 +78,11 @@ class Authenticator:
         if not hmac.compare_digest(expected, match["signature"]):
             raise AuthError("the request signature we calculated does not match the signature you provided")
         return principal
+
+
+async def current_principal(request: Request) -> Principal:
+    """FastAPI dependency: the calling principal (an open server's anonymous admin without keys)."""
+    authenticator: Authenticator | None = getattr(request.app.state, "auth", None)
+    if authenticator is None:
+        return ANONYMOUS_ADMIN
+    return await authenticator.principal(request)

@@ -10,11 +10,13 @@ import zlib
 from typing import Any
 
 import orjson
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from dashcam.errors import InputError
+from dashcam.api.auth import current_principal
+from dashcam.errors import ForbiddenError, InputError
+from dashcam.keys import Principal
 from dashcam.ingest import BatchWriter
 from dashcam.records import check_log_group_name
 from dashcam.service import DEFAULT_QUERY_LIMIT, Dashcam
@@ -68,6 +70,7 @@ async def ingest_records(
     request: Request,
     logGroup: str = Query(DEFAULT_API_LOG_GROUP, description="Log group to write to"),
     logStream: str = Query("default", description="Log stream to write to"),
+    principal: Principal = Depends(current_principal),
 ) -> dict[str, Any]:
     """Store Bedrock-shaped invocation records: a JSON array (or one object), or NDJSON.
 
@@ -76,6 +79,7 @@ async def ingest_records(
     are listed by their 0-based position with the reason, and the rest are stored.
     """
     check_log_group_name(logGroup)
+    principal.require("ingest", logGroup)
     body = await read_body(request)
     content_type = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
     lines = _as_lines(body, ndjson=content_type in ("application/x-ndjson", "application/jsonl", "text/plain"))
@@ -110,11 +114,13 @@ def _as_lines(body: bytes, *, ndjson: bool) -> list[bytes]:
 
 
 @router.post("/query", summary="Run a Logs Insights query and wait for its rows")
-def run_query(request: Request, body: QueryRequest) -> dict[str, Any]:
+def run_query(
+    request: Request, body: QueryRequest, principal: Principal = Depends(current_principal)
+) -> dict[str, Any]:
     """Rows as objects with keys in result order; numbers as numbers; timestamps as text."""
     result = _dashcam(request).query(
         body.query,
-        log_groups=body.logGroups,
+        log_groups=readable_groups(_dashcam(request), principal, body.logGroups),
         start_ms=_time(body.start),
         end_ms=_time(body.end),
         limit=body.limit,
@@ -124,13 +130,32 @@ def run_query(request: Request, body: QueryRequest) -> dict[str, Any]:
 
 
 @router.get("/log-groups", summary="List log groups")
-def log_groups(request: Request, prefix: str = "") -> dict[str, Any]:
+def log_groups(
+    request: Request, prefix: str = "", principal: Principal = Depends(current_principal)
+) -> dict[str, Any]:
     """Log groups with their creation time, retention, event count and stored bytes."""
+    principal.require("read")
     return {"data": [
         {"name": g.name, "createdMs": g.created_ms, "retentionInDays": g.retention_days,
          "events": g.events, "storedBytes": g.stored_bytes}
-        for g in _dashcam(request).log_groups(prefix)
+        for g in _dashcam(request).log_groups(prefix) if principal.may("read", g.name)
     ]}
+
+
+def readable_groups(dashcam: Dashcam, principal: Principal, asked: list[str] | None) -> list[str] | None:
+    """The log groups a query may cover: those asked for (each must be readable), or when none are
+    named, every group the principal may read (None, meaning all, for an unrestricted reader)."""
+    principal.require("read")
+    if asked:
+        for group in asked:
+            principal.require("read", group)
+        return asked
+    if principal.log_groups == "*":
+        return None
+    allowed = [g.name for g in dashcam.log_groups() if principal.may("read", g.name)]
+    if not allowed:
+        raise ForbiddenError(f"key {principal.key_id} may not read any existing log group")
+    return allowed
 
 
 def _time(value: str | int | None) -> int | None:
