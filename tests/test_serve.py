@@ -83,3 +83,30 @@ def test_with_keys_the_server_wants_them(tmp_path):
         process.send_signal(signal.SIGTERM)
         process.wait(20)
 
+
+
+def test_while_a_server_owns_the_directory_query_and_import_go_through_it(tmp_path):
+    data, port = tmp_path / "data", _free_port()
+    process = subprocess.Popen([*DASHCAM, "--data", str(data), "serve", "--port", str(port)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_until_up(f"http://127.0.0.1:{port}", process)
+        bad = tmp_path / "bad.jsonl"
+        bad.write_bytes(SAMPLES.read_bytes() + b"{oops\n")
+        imported = subprocess.run([*DASHCAM, "--data", str(data), "import", str(bad)],
+                                  capture_output=True, text=True, timeout=60)
+        assert imported.returncode == 0, imported.stderr
+        assert "imported 6 new records" in imported.stderr and f"{bad}:7: not valid JSON" in imported.stderr
+        queried = subprocess.run([*DASHCAM, "--data", str(data), "query", "--format", "json",
+                                  "stats count(*) as n by operation | sort operation asc"],
+                                 capture_output=True, text=True, timeout=60)
+        assert queried.returncode == 0, queried.stderr
+        assert orjson.loads(queried.stdout) == [{"operation": "Converse", "n": 2},
+                                                {"operation": "ConverseStream", "n": 1},
+                                                {"operation": "InvokeModel", "n": 3}]
+        malformed = subprocess.run([*DASHCAM, "--data", str(data), "query", "stats count(*) by"],
+                                   capture_output=True, text=True, timeout=60)
+        assert malformed.returncode == 2 and "line 1, column" in malformed.stderr
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(20)

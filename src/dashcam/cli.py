@@ -15,7 +15,7 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
-from dashcam.errors import ConfigError, DashcamError, InputError, QueryError, SourceError
+from dashcam.errors import ConfigError, DashcamError, InputError, QueryError, SourceError, StoreBusyError
 from dashcam.query.library import CORE_QUESTIONS
 from dashcam.render import FORMATS, render
 from dashcam.service import DEFAULT_LOG_GROUP, DEFAULT_QUERY_LIMIT, Dashcam, ImportProgress, ImportSummary
@@ -34,8 +34,17 @@ class _Context:
 
         return Path(self.data or DEFAULT_DATA_DIR)
 
-    def open(self) -> Dashcam:
-        return Dashcam.open(self.data)
+    def open(self) -> Any:
+        """The data directory's store — or, while a server owns it, that server (see client.py)."""
+        try:
+            return Dashcam.open(self.data)
+        except StoreBusyError:
+            from dashcam.client import find_server
+
+            remote = find_server(self.data_dir())
+            if remote is None:
+                raise
+            return remote
 
 
 def _handle_errors(func: F) -> F:
@@ -89,7 +98,7 @@ def serve_command(ctx: _Context, host: str, port: int) -> None:
         if not KeyRing(ctx.data_dir()).active():  # checked before the store is opened
             raise ConfigError(f"refusing to serve on {host} with no keys: create one with "
                               "'dashcam keys create --role admin', or serve on 127.0.0.1")
-    serve(ctx.open(), ctx.data_dir(), host=host, port=port)
+    serve(Dashcam.open(ctx.data), ctx.data_dir(), host=host, port=port)
 
 
 # ---------------------------------------------------------------------- keys
@@ -265,7 +274,7 @@ def _write_sample(out_dir: Path, *, records: int, seed: int = 7, hours: float = 
 def demo_command(ctx: _Context, records: int) -> None:
     """Generate sample Bedrock logs, import them, and answer the four core questions."""
     out = Console(highlight=False, soft_wrap=True)
-    with ctx.open() as dashcam:
+    with Dashcam.open(ctx.data) as dashcam:
         data_dir = Path(getattr(dashcam.store, "path", Path("dashcam-data"))).parent
         sample_dir = data_dir / "sample-logs"
         out.print(f"[bold]1. Generating {records:,} Bedrock invocation log records[/] -> {sample_dir}")
