@@ -12,6 +12,7 @@ calls the library, so callers above the adapters only ever catch dashcam errors:
     ├── QueryError                   a Logs Insights query cannot be answered
     │   ├── QuerySyntaxError         the text does not parse (line, column, expected)
     │   └── QueryExecutionError      it parsed but the engine rejected it at run time
+    ├── OverloadedError              too much is waiting to be written: retry later (503)
     └── StoreError                   the store failed
         ├── StoreBusyError           another process holds the data directory
         ├── NotFoundError            a named log group (or other resource) does not exist
@@ -62,6 +63,14 @@ class QuerySyntaxError(QueryError):
 
 class QueryExecutionError(QueryError):
     """The query parsed, but the engine rejected it while running (bad regex, bad cast, ...)."""
+
+
+class OverloadedError(DashcamError):
+    """Writes are backed up; the caller should retry after ``retry_after`` seconds."""
+
+    def __init__(self, message: str, *, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class StoreError(DashcamError):

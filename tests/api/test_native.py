@@ -66,3 +66,15 @@ def test_log_groups_are_listed(server):
 def test_the_openapi_schema_is_served(server):
     schema = httpx.get(f"{server.url}/openapi.json").json()
     assert {"/api/v1/records", "/api/v1/query", "/api/v1/log-groups"} <= set(schema["paths"])
+
+
+def test_when_writes_back_up_the_server_answers_503_with_retry_after(server):
+    app_gate = server.app.state.write_gate  # fill it as if that many writes were stuck
+    app_gate.in_flight = app_gate.limit
+    try:
+        refused = httpx.post(f"{server.url}/api/v1/records", json=[])
+        assert refused.status_code == 503 and refused.headers["retry-after"] == "1"
+        assert refused.json()["error"]["code"] == "OverloadedError"
+    finally:
+        app_gate.in_flight = 0
+    assert httpx.post(f"{server.url}/api/v1/records", json=[]).status_code == 200

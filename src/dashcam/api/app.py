@@ -27,11 +27,13 @@ from dashcam.errors import (
     DashcamError,
     InputError,
     NotFoundError,
+    OverloadedError,
     QueryError,
     QuerySyntaxError,
     StoreBusyError,
 )
 from dashcam.api.auth import Authenticator
+from dashcam.api.limits import WriteGate
 from dashcam.service import Dashcam
 
 access_log = logging.getLogger("dashcam.access")
@@ -43,6 +45,7 @@ _STATUS: tuple[tuple[type[DashcamError], int], ...] = (
     (NotFoundError, 404),
     (AlreadyExistsError, 409),
     (StoreBusyError, 503),
+    (OverloadedError, 503),
     (QueryError, 400),
     (InputError, 400),
     (ConfigError, 400),
@@ -77,10 +80,12 @@ def create_app(dashcam: Dashcam, *, authenticator: Authenticator | None = None) 
     )
     app.state.dashcam = dashcam
     app.state.auth = authenticator
+    app.state.write_gate = WriteGate()
 
     @app.exception_handler(DashcamError)
     async def dashcam_error(_: Request, exc: DashcamError) -> JSONResponse:
-        return JSONResponse(error_body(exc), status_code=status_of(exc))
+        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, OverloadedError) else None
+        return JSONResponse(error_body(exc), status_code=status_of(exc), headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -93,7 +93,8 @@ async def ingest_records(
                 writer.add_lines(logGroup, logStream, framed.array, framed.items, "body", 0)
         return writer.result, writer.rejections
 
-    result, rejections = await run_in_threadpool(commit)
+    async with request.app.state.write_gate.slot():
+        result, rejections = await run_in_threadpool(commit)
     return {"data": {
         "written": result.written,
         "duplicates": result.duplicates,
