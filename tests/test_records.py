@@ -82,7 +82,11 @@ def test_hot_values_are_typed_and_null_when_missing():
     assert hot[0]["inferenceRegion"] == "us-west-2"
     assert hot[2]["output.outputTokenCount"] is None  # the throttled call has no output
     assert hot[4]["output.outputTokenCount"] is None  # embeddings report no output tokens
-    assert all(h["costUsd"] is None for h in hot)  # unpriced until the pricing issue
+    # Priced from the shipped catalog: Sonnet 4 via the us. profile at $3/$15 per 1M tokens,
+    # Haiku 3.5 at $0.80/$4; the throttled and the failed calls cost nothing.
+    assert hot[0]["costUsd"] == pytest.approx((31 * 3.00 + 38 * 15.00) / 1e6)
+    assert hot[1]["costUsd"] == pytest.approx((42 * 0.80 + 4 * 4.00) / 1e6)
+    assert hot[2]["costUsd"] == 0 and hot[5]["costUsd"] == 0
 
 
 def test_hot_values_coerce_like_the_json_says():

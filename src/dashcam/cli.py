@@ -26,8 +26,9 @@ stderr = Console(stderr=True, highlight=False)
 
 
 class _Context:
-    def __init__(self, data: str | None) -> None:
+    def __init__(self, data: str | None, store: str | None = None) -> None:
         self.data = data
+        self.store = store
 
     def data_dir(self) -> Path:
         from dashcam.service import DEFAULT_DATA_DIR
@@ -37,7 +38,7 @@ class _Context:
     def open(self) -> Any:
         """The data directory's store — or, while a server owns it, that server (see client.py)."""
         try:
-            return Dashcam.open(self.data)
+            return Dashcam.open(self.data, store=self.store)
         except StoreBusyError:
             from dashcam.client import find_server
 
@@ -71,11 +72,14 @@ def _handle_errors(func: F) -> F:
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--data", metavar="DIR", envvar="DASHCAM_DATA", default=None,
               help="Data directory of the embedded store [env DASHCAM_DATA; default ./dashcam-data].")
+@click.option("--store", metavar="URL", envvar="DASHCAM_STORE", default=None,
+              help="Another store instead of DuckDB in the data directory: clickhouse://user:pass@host:8123/db "
+                   "or chdb:///path/to/dir [env DASHCAM_STORE].")
 @click.version_option(package_name="dashcam")
 @click.pass_context
-def main(ctx: click.Context, data: str | None) -> None:
+def main(ctx: click.Context, data: str | None, store: str | None) -> None:
     """dashcam: observability for generative-AI applications."""
-    ctx.obj = _Context(data)
+    ctx.obj = _Context(data, store)
 
 
 # ---------------------------------------------------------------------- serve
@@ -98,7 +102,7 @@ def serve_command(ctx: _Context, host: str, port: int) -> None:
         if not KeyRing(ctx.data_dir()).active():  # checked before the store is opened
             raise ConfigError(f"refusing to serve on {host} with no keys: create one with "
                               "'dashcam keys create --role admin', or serve on 127.0.0.1")
-    serve(Dashcam.open(ctx.data), ctx.data_dir(), host=host, port=port)
+    serve(Dashcam.open(ctx.data, store=ctx.store), ctx.data_dir(), host=host, port=port)
 
 
 # ---------------------------------------------------------------------- keys
@@ -235,6 +239,73 @@ def query_command(ctx: _Context, log_groups: tuple[str, ...], start: str | None,
     click.echo(render(result.columns, result.rows, fmt), nl=False)
 
 
+# ---------------------------------------------------------------------- cost
+
+
+_COST_KEYS = {"model": "modelId", "caller": "identity.arn", "app": "app"}
+
+
+@main.command("cost")
+@click.option("--by", "by", type=click.Choice(sorted(_COST_KEYS)), default="model", show_default=True)
+@click.option("--start", help="Start time: ISO-8601, epoch seconds, or relative (1h, 7d). Default: all data.")
+@click.option("--end", help="End time, same forms as --start.")
+@click.option("--log-group", "log_groups", multiple=True, help="Log group (repeatable; default all).")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@click.pass_obj
+@_handle_errors
+def cost_command(ctx: _Context, by: str, start: str | None, end: str | None, log_groups: tuple[str, ...],
+                 fmt: str) -> None:
+    """Dollars spent by model, caller or app; calls of unpriced models are counted, never $0."""
+    key = _COST_KEYS[by]
+    text = (f"stats sum(costUsd) as costUsd, count(*) as calls, sum(input.inputTokenCount) as inputTokens,"
+            f" sum(output.outputTokenCount) as outputTokens,"
+            f" sum(not ispresent(costUsd)) as unpricedCalls by {key} as {by} | sort costUsd desc")
+    with ctx.open() as dashcam:
+        result = dashcam.query(text, log_groups=log_groups or None, start_ms=parse_time(start) if start else None,
+                               end_ms=parse_time(end) if end else None)
+    click.echo(render(result.columns, result.rows, fmt), nl=False)
+    unpriced = sum(row["unpricedCalls"] or 0 for row in result.rows)
+    if unpriced:
+        click.echo(f"dashcam: {unpriced:,} calls have no price (see 'dashcam prices --unpriced')", err=True)
+
+
+@main.command("prices")
+@click.option("--unpriced", is_flag=True, help="List the stored models that have no price instead.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@click.pass_obj
+@_handle_errors
+def prices_command(ctx: _Context, unpriced: bool, fmt: str) -> None:
+    """Show the price catalog in use (shipped + prices.json in the data directory)."""
+    if unpriced:
+        text = ("filter not ispresent(costUsd) and (ispresent(input.inputTokenCount)"
+                " or ispresent(output.outputTokenCount)) | stats count(*) as calls by modelId | sort calls desc")
+        with ctx.open() as dashcam:
+            result = dashcam.query(text)
+        click.echo(render(result.columns, result.rows, fmt), nl=False)
+        return
+    from dashcam.service import use_prices
+    from dashcam.timespec import format_ms
+
+    catalog = use_prices(ctx.data_dir())
+    rows = [{"model": p.model, "input": p.input, "output": p.output, "cacheRead": p.cache_read,
+             "cacheWrite": p.cache_write, "effective": format_ms(p.effective_ms)[:10] if p.effective_ms else None,
+             "source": "catalog " + catalog.version.split("+")[0] if p.source == "catalog" else p.source}
+            for p in catalog.prices()]
+    click.echo(render(list(rows[0]) if rows else [], rows, fmt), nl=False)
+
+
+@main.command("reprice")
+@click.option("--start", help="Reprice events from this time (default: all).")
+@click.option("--end", help="... up to this time.")
+@click.pass_obj
+@_handle_errors
+def reprice_command(ctx: _Context, start: str | None, end: str | None) -> None:
+    """Recompute stored events' costUsd with the prices in use now (after editing prices.json)."""
+    with Dashcam.open(ctx.data, store=ctx.store) as dashcam:
+        count = dashcam.store.reprice(parse_time(start) if start else None, parse_time(end) if end else None)
+    click.echo(f"repriced {count:,} events", err=True)
+
+
 # ---------------------------------------------------------------------- sample data and demo
 
 
@@ -274,8 +345,9 @@ def _write_sample(out_dir: Path, *, records: int, seed: int = 7, hours: float = 
 def demo_command(ctx: _Context, records: int) -> None:
     """Generate sample Bedrock logs, import them, and answer the four core questions."""
     out = Console(highlight=False, soft_wrap=True)
-    with Dashcam.open(ctx.data) as dashcam:
-        data_dir = Path(getattr(dashcam.store, "path", Path("dashcam-data"))).parent
+    with Dashcam.open(ctx.data, store=ctx.store) as dashcam:
+        # A DuckDB store's directory; for other stores (--store) the data directory.
+        data_dir = Path(dashcam.store.path).parent if hasattr(dashcam.store, "path") else ctx.data_dir()
         sample_dir = data_dir / "sample-logs"
         out.print(f"[bold]1. Generating {records:,} Bedrock invocation log records[/] -> {sample_dir}")
         summary = _write_sample(sample_dir, records=records)

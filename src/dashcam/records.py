@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import re
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -23,6 +24,7 @@ from typing import Any
 import orjson
 from xxhash import xxh3_64_intdigest
 
+from dashcam import pricing
 from dashcam.errors import InputError
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -138,7 +140,8 @@ def normalize(record: dict[str, Any], *, source: str, provider: str = "aws.bedro
         code = record.get("errorCode")
         status = record.get("status")
         record["throttled"] = 1 if (code in THROTTLING_CODES or str(status) == "429") else 0
-    record.setdefault("costUsd", None)
+    if record.get("costUsd") is None:
+        record["costUsd"] = _cost(record)
     if record.get("provider") is None:
         record["provider"] = provider
     if record.get("source") is None:
@@ -229,6 +232,26 @@ def stable_event_ids(log_group: str, lines: list[bytes]) -> list[int]:
 @functools.lru_cache(maxsize=1024)
 def _group_seed(log_group: str) -> int:
     return xxh3_64_intdigest(log_group.encode())
+
+
+def _cost(record: dict[str, Any]) -> float | None:
+    """USD by the current price catalog (see :mod:`dashcam.pricing` for the rule)."""
+    try:
+        at_ms = timestamp_ms(record["timestamp"]) if record.get("timestamp") is not None else _now_ms()
+    except InputError:
+        at_ms = _now_ms()
+    inp = record.get("input") if isinstance(record.get("input"), dict) else {}
+    out = record.get("output") if isinstance(record.get("output"), dict) else {}
+    return pricing.current().cost(
+        _as_str(record.get("modelId")), at_ms,
+        input_tokens=_as_int(inp.get("inputTokenCount")), output_tokens=_as_int(out.get("outputTokenCount")),
+        cache_read=_as_int(inp.get("cacheReadInputTokenCount")),
+        cache_write=_as_int(inp.get("cacheWriteInputTokenCount")), error_code=_as_str(record.get("errorCode")),
+    )
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
 
 
 def _latency_ms(body: Any) -> float | None:

@@ -14,7 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dashcam import pricing
+from dashcam.errors import ConfigError
 from dashcam.ingest import BatchWriter
+from dashcam.pricing import PriceCatalog, PricingError
 from dashcam.records import check_log_group_name
 from dashcam.query.compiler import CompiledQuery, QueryScope, compile_query
 from dashcam.query.parser import parse
@@ -55,6 +58,16 @@ class QueryResult:
     seconds: float
 
 
+def use_prices(data_dir: str | Path) -> PriceCatalog:
+    """Price ingestion with the shipped catalog plus ``prices.json`` in ``data_dir``."""
+    try:
+        catalog = PriceCatalog.load(data_dir)
+    except PricingError as exc:
+        raise ConfigError(str(exc)) from None
+    pricing.use(catalog)
+    return catalog
+
+
 @functools.lru_cache(maxsize=256)
 def _compile(text: str, scope: QueryScope, dialect: str) -> CompiledQuery:
     # Dashboards, alarms and people re-run the same queries; compiling is a third of a small query.
@@ -78,11 +91,20 @@ class Dashcam:
         self.store = store
 
     @classmethod
-    def open(cls, data_dir: str | Path | None = None) -> "Dashcam":
-        """Open the embedded DuckDB store in ``data_dir`` (default: ``$DASHCAM_DATA`` or ./dashcam-data)."""
+    def open(cls, data_dir: str | Path | None = None, *, store: str | None = None) -> "Dashcam":
+        """Open the store ``store`` or ``$DASHCAM_STORE`` names (``clickhouse://...``, ``chdb://...``,
+        see :func:`dashcam.store.open_store`); without one, the embedded DuckDB store in
+        ``data_dir`` (default: ``$DASHCAM_DATA`` or ./dashcam-data)."""
+        from dashcam.store import open_store
         from dashcam.store.duckdb import DuckDBStore
 
         directory = data_dir or os.environ.get("DASHCAM_DATA") or DEFAULT_DATA_DIR
+        use_prices(directory)
+        url = store or os.environ.get("DASHCAM_STORE")
+        if url:
+            # Events live elsewhere; the data directory still holds dashcam's own files (prices, keys).
+            Path(directory).mkdir(parents=True, exist_ok=True)
+            return cls(open_store(url))
         return cls(DuckDBStore(directory))
 
     def close(self) -> None:

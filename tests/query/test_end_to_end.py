@@ -1,4 +1,5 @@
-"""Query text -> parser -> compiler -> the real DuckDB store -> result rows.
+"""Query text -> parser -> compiler -> a real store -> result rows, on each engine (DuckDB, and
+ClickHouse through chDB): every answer must be the same on both.
 
 The answers to the four core questions (and the aggregations behind them) are cross-checked
 against the same computation done in Python over the fixture records.
@@ -22,7 +23,6 @@ from dashcam.query.parser import parse
 from dashcam.query.results import decode_rows
 from dashcam.records import normalize, timestamp_ms
 from dashcam.store.batch import EventBatchBuilder
-from dashcam.store.duckdb import DuckDBStore
 
 FIXTURE = Path(__file__).with_name("golden") / "fixture.jsonl"
 SAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "bedrock-invocation-logs.jsonl"
@@ -33,15 +33,14 @@ def fixture_items() -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    s = DuckDBStore(tmp_path_factory.mktemp("e2e") / "e2e.duckdb")
+def store(module_engine, module_store_opener):
+    s = module_store_opener(module_engine, "e2e")
     batches: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for item in fixture_items():
         batches[(item["log_group"], item["log_stream"])].append(item["record"])
     for (group, stream), records in batches.items():
         s.write_records(group, stream, records, source="bedrock-log")
-    yield s
-    s.close()
+    return s
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +56,7 @@ def records() -> list[dict]:
 
 
 def run(store, text: str, scope: QueryScope = QueryScope()) -> list[dict]:
-    compiled = compile_query(parse(text), scope)
+    compiled = compile_query(parse(text), scope, store.dialect)
     return decode_rows(compiled, store.execute(compiled.sql))
 
 
@@ -164,14 +163,13 @@ def test_engine_errors_become_query_errors(store):
     assert isinstance(info.value, QueryError)
 
 
-def test_events_that_are_not_json(tmp_path):
-    with DuckDBStore(tmp_path / "text.duckdb") as s:
+def test_events_that_are_not_json(open_engine_store, engine):
+    with open_engine_store(engine, "text") as s:
         builder = EventBatchBuilder()
         builder.add("app", "web", 1_772_460_000_000, "GET /health 200 3ms", {})
         builder.add("app", "web", 1_772_460_001_000, '{"status": 500, "path": "/checkout"}', {"status": 500})
         s.write_batch(builder.build())
-        run_ = lambda t: decode_rows(compile_query(parse(t), QueryScope()),  # noqa: E731
-                                     s.execute(compile_query(parse(t), QueryScope()).sql))
+        run_ = lambda t: run(s, t)  # noqa: E731
         assert run_("fields status, path | sort @timestamp asc") == [
             {"status": None, "path": None}, {"status": 500, "path": "/checkout"}]
         assert run_('parse @message "GET * * *" as path, code, took | filter ispresent(path) | fields path, code + 0') \
@@ -184,12 +182,11 @@ def test_events_that_are_not_json(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def samples(tmp_path_factory):
-    s = DuckDBStore(tmp_path_factory.mktemp("samples") / "samples.duckdb")
+def samples(module_engine, module_store_opener):
+    s = module_store_opener(module_engine, "samples")
     records = [orjson.loads(line) for line in SAMPLES.read_text(encoding="utf-8").splitlines() if line.strip()]
     s.write_records("/aws/bedrock/modelinvocations", "aws/bedrock/modelinvocations", records, source="bedrock-log")
-    yield s
-    s.close()
+    return s
 
 
 def test_published_queries_on_sample_logs(samples):
@@ -235,11 +232,9 @@ def test_saved_core_questions_run(store):
     assert answers["tokens"][0]["modelId"].endswith("claude-sonnet-4-20250514-v1:0")
 
 
-def test_a_presence_test_carried_through_a_subquery_renders(tmp_path):
+def test_a_presence_test_carried_through_a_subquery_renders(open_engine_store, engine):
     # Found by the pipeline fuzz test: `limit` then `filter` nests the query, and the carried
-    # expression holds dashcam's own IS NOT NULL node, which only dashcam's dialect can write.
-    s = DuckDBStore(tmp_path / "x.duckdb")
+    # expression holds dashcam's own IS NOT NULL node, which only dashcam's dialects can write.
+    s = open_engine_store(engine, "x")
     s.write_records("g", "s", [{"timestamp": "2026-03-02T10:00:00Z", "errorCode": "E"}], source="api")
-    compiled = compile_query(parse("fields ispresent(errorCode) as e | limit 5 | filter e = 1"), QueryScope())
-    assert decode_rows(compiled, s.execute(compiled.sql)) == [{"e": 1}]
-    s.close()
+    assert run(s, "fields ispresent(errorCode) as e | limit 5 | filter e = 1") == [{"e": 1}]

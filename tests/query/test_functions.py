@@ -1,7 +1,8 @@
 """The function table: every function of the language is there, and evaluates as specified.
 
-Scalar functions are evaluated by DuckDB on a one-event table, and checked against Python
-(``ipaddress``, ``datetime``, string methods), many inputs at a time with hypothesis.
+Scalar functions are evaluated by each engine (DuckDB, ClickHouse through chDB) on a one-event
+store, and checked against Python (``ipaddress``, ``datetime``, string methods), many inputs at
+a time with hypothesis.
 """
 
 from __future__ import annotations
@@ -10,17 +11,18 @@ import ipaddress
 import math
 from datetime import datetime, timedelta, timezone
 
-import duckdb
 import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dashcam.query.compiler import QueryScope, compile_query
+from dashcam.query.dialects import get_dialect
+from dashcam.query.dialects import lit as sql_literal
 from dashcam.query.functions import FUNCTIONS, IPV4_RE, IPV6_RE
 from dashcam.query.parser import parse
 from dashcam.query.results import decode_rows
-from dashcam.store.schema import EVENT_COLUMNS
+from dashcam.store.batch import EventBatchBuilder
 
 # Every function and aggregation of CloudWatch's language (reference §3.5) and its arity.
 LANGUAGE = {
@@ -37,31 +39,29 @@ AGGREGATIONS = {
     "stddev": (1, 1), "sum": (1, 1), "earliest": (1, 1), "latest": (1, 1), "sortsfirst": (1, 1),
     "sortslast": (1, 1),
 }
-SQL_TYPES = {"int": "BIGINT", "float": "DOUBLE", "string": "VARCHAR", "timestamp": "TIMESTAMP"}
 MESSAGE = {"n": 7, "s": "seven", "ns": "7.5", "t": True, "nul": None, "arr": [3, 1, 2], "obj": {"k": "v"}}
 
 
 @pytest.fixture(scope="module")
-def con():
-    c = duckdb.connect()
-    c.execute("SET TimeZone = 'UTC'")
-    c.execute("CREATE TABLE events (" + ", ".join(f'"{n}" {SQL_TYPES[k]}' for n, k in EVENT_COLUMNS) + ")")
-    c.execute("INSERT INTO events (event_id, log_group, log_stream, ts, message, model_id, latency_ms, input_tokens)"
-              " VALUES (1, 'g', 's', TIMESTAMP '2026-03-02 14:00:05.120', ?, 'amazon.nova-lite-v1:0', 1843.5, 31)",
-              [orjson.dumps(MESSAGE).decode()])
-    yield c
-    c.close()
+def con(module_engine, module_store_opener):
+    """A store holding one event: @message is MESSAGE, and a few hot columns are set."""
+    store = module_store_opener(module_engine, "functions")
+    builder = EventBatchBuilder()
+    builder.add("g", "s", 1772460005120, orjson.dumps(MESSAGE).decode(),
+                {"modelId": "amazon.nova-lite-v1:0", "latencyMs": 1843.5, "input": {"inputTokenCount": 31}})
+    assert store.write_batch(builder.build()).written == 1
+    return store
 
 
 def value(con, expression: str):
     """The value of ``expression`` on the one event, as a result row shows it."""
-    compiled = compile_query(parse(f"fields {expression} as v"), QueryScope())
-    return decode_rows(compiled, con.execute(compiled.sql).fetchall())[0]["v"]
+    compiled = compile_query(parse(f"fields {expression} as v"), QueryScope(), con.dialect)
+    return decode_rows(compiled, con.execute(compiled.sql))[0]["v"]
 
 
 def aggregate(con, expression: str):
-    compiled = compile_query(parse(f"stats {expression} as v"), QueryScope())
-    return decode_rows(compiled, con.execute(compiled.sql).fetchall())[0]["v"]
+    compiled = compile_query(parse(f"stats {expression} as v"), QueryScope(), con.dialect)
+    return decode_rows(compiled, con.execute(compiled.sql))[0]["v"]
 
 
 # ---------------------------------------------------------------------- the table
@@ -217,8 +217,9 @@ V4_TEXT = st.one_of(st.ip_addresses(v=4).map(str), st.text(alphabet="0123456789.
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(text=st.one_of(V4_TEXT, V6_TEXT))
 def test_ip_validity_matches_ipaddress(con, text):
-    row = con.execute("SELECT regexp_matches(?, ?), regexp_matches(?, ?)", [text, IPV4_RE, text, IPV6_RE]).fetchall()
-    assert row[0] == (valid_v4(text), valid_v6(text))
+    d = get_dialect(con.dialect)
+    row = con.execute("SELECT " + ", ".join(d.sql(d.regex_match(sql_literal(text), p)) for p in (IPV4_RE, IPV6_RE)))
+    assert tuple(map(bool, row[0])) == (valid_v4(text), valid_v6(text))
     assert value(con, f'isValidIp("{text}")') == int(valid_v4(text) or valid_v6(text))
 
 

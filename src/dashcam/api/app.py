@@ -34,6 +34,7 @@ from dashcam.errors import (
 )
 from dashcam.api.auth import Authenticator
 from dashcam.api.limits import WriteGate
+from dashcam.query_jobs import QueryJobs
 from dashcam.service import Dashcam
 
 access_log = logging.getLogger("dashcam.access")
@@ -79,6 +80,7 @@ def create_app(dashcam: Dashcam, *, authenticator: Authenticator | None = None) 
         "ask CloudWatch Logs Insights questions.",
     )
     app.state.dashcam = dashcam
+    app.state.queries = QueryJobs(dashcam)  # async queries: CloudWatch StartQuery, /api/v1/queries
     app.state.auth = authenticator
     app.state.write_gate = WriteGate()
 

@@ -164,3 +164,48 @@ def _time(value: str | int | None) -> int | None:
         return None
     return parse_time(str(value))
 
+
+# ---------------------------------------------------------------------- asynchronous queries
+
+
+def _job_body(job: Any) -> dict[str, Any]:
+    """A query job in the native shape: rows only once it is complete."""
+    from dashcam.api.app import error_body
+    from dashcam.query_jobs import COMPLETE
+
+    body: dict[str, Any] = {"queryId": job.id, "status": job.status, "query": job.text,
+                            "createdMs": job.created_ms}
+    if job.status == COMPLETE:
+        body.update(columns=job.columns, rows=job.rows,
+                    statistics={"seconds": round(job.seconds or 0.0, 6), "rows": len(job.rows)})
+    if job.error is not None:
+        body["error"] = error_body(job.error)["error"]
+    return body
+
+
+@router.post("/queries", status_code=202, summary="Start a Logs Insights query; poll it by its id")
+def start_query(
+    request: Request, body: QueryRequest, principal: Principal = Depends(current_principal)
+) -> dict[str, Any]:
+    """Compile the query now (a malformed one is a 400 here) and run it in the background.
+
+    Poll ``GET /api/v1/queries/{queryId}`` until ``status`` is ``Complete`` (or ``Failed``,
+    ``Cancelled``). Finished results are kept for an hour.
+    """
+    job = request.app.state.queries.start(
+        body.query, log_groups=readable_groups(_dashcam(request), principal, body.logGroups),
+        start_ms=_time(body.start), end_ms=_time(body.end), limit=body.limit,
+    )
+    return {"data": _job_body(job)}
+
+
+@router.get("/queries/{query_id}", summary="A started query: its status and, when complete, its rows")
+def get_query(request: Request, query_id: str, principal: Principal = Depends(current_principal)) -> dict[str, Any]:
+    """Status ``Scheduled``, ``Running``, ``Complete`` (with columns, rows, statistics), ``Failed``
+    (with the error) or ``Cancelled``; 404 for an unknown or expired id."""
+    principal.require("read")
+    job = request.app.state.queries.get(query_id)
+    # A reader limited to some groups sees only queries over groups it may read.
+    if principal.log_groups != "*" and (not job.log_groups or not all(principal.may("read", g) for g in job.log_groups)):
+        raise ForbiddenError(f"key {principal.key_id} may not read the log groups of query {query_id}")
+    return {"data": _job_body(job)}

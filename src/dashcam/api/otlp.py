@@ -1,7 +1,487 @@
-"""OTLP/HTTP receiver: ``/v1/traces`` and ``/v1/logs`` (protobuf and JSON, gzip)."""
+"""OTLP/HTTP receiver: ``POST /v1/traces`` and ``POST /v1/logs``, protobuf and JSON, gzip.
+
+Per the OTLP specification (``../shared/reference/otel-genai.md`` §3):
+
+* ``Content-Type: application/x-protobuf`` or ``application/json`` (OTLP/JSON: hex ids,
+  lowerCamelCase, 64-bit integers as strings or numbers, unknown fields ignored); the response
+  has the request's content type. Anything else is 415.
+* ``Content-Encoding: gzip`` or ``deflate`` (or none); a corrupt or truncated body is 400.
+* 200 with an empty ``Export*ServiceResponse`` when everything was accepted (spans that are not
+  GenAI model calls are accepted and not stored — they are counted, see ``/api/v1/otlp/stats``);
+  200 with ``partial_success`` when some items were rejected (bad ids, no start time), which the
+  client must not retry.
+* 400 with a ``google.rpc.Status`` naming the problem for an undecodable request; 413 for a body
+  over 64 MiB (before or after decompression); 503 with ``Retry-After`` when the server is
+  overloaded or the store cannot commit — both retryable by OTLP clients.
+
+Every record is committed before the 200 (acknowledged means committed). Records go to the log
+group ``/dashcam/otlp/<service.name>`` — see :mod:`dashcam.sources.otlp` for the mapping and for
+how content log records are joined to their spans (the join buffer, holding a span briefly while
+its content arrives, and content events for content that comes too late).
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import asyncio
+import base64
+import concurrent.futures
+import contextlib
+import logging
+import queue
+import threading
+import zlib
+from collections import Counter
+from collections.abc import AsyncIterator
+from typing import Any
 
-router = APIRouter(tags=["otlp"])
+import orjson
+import pyarrow as pa
+from fastapi import APIRouter, FastAPI, Request, Response
+from google.protobuf import json_format
+from google.protobuf.message import DecodeError
+from google.rpc import status_pb2
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
+    ExportLogsServiceRequest,
+    ExportLogsServiceResponse,
+)
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+from starlette.concurrency import run_in_threadpool
+
+from dashcam.errors import DashcamError, InputError, StoreError
+from dashcam.records import stable_event_ids
+from dashcam.sources.otlp import SOURCE_NAME, JoinBuffer, Record, finish_spans, map_logs, map_traces
+from dashcam.store.base import WriteResult
+from dashcam.store.batch import RawBatchBuilder
+
+log = logging.getLogger("dashcam.otlp")
+
+MAX_BODY_BYTES = 64 << 20  # the spec's recommended limit, before and after decompression
+MAX_INFLIGHT_REQUESTS = 64  # beyond this many requests being decoded or committed: 503
+MAX_INFLIGHT_BYTES = 512 << 20  # ... or this many body bytes held in memory
+RETRY_AFTER_SECONDS = 1
+HOLD_SECONDS = 2.0  # how long a span may wait for its completion's log records
+SWEEP_SECONDS = 1.0
+GROUP_COMMIT_ROWS = 16_384  # at most this many records in one commit
+
+Line = tuple[str, str, bytes]  # (log group, log stream, serialized record)
+
+_PROTOBUF = "protobuf"
+_JSON = "json"
+_MEDIA_TYPES = {
+    "application/x-protobuf": _PROTOBUF,
+    "application/protobuf": _PROTOBUF,
+    "application/json": _JSON,
+}
+_RESPONSE_TYPES = {_PROTOBUF: "application/x-protobuf", _JSON: "application/json"}
+# google.rpc.Code values for the Status body (clients read the HTTP status, not these).
+_RPC_CODES = {400: 3, 413: 8, 415: 3, 503: 14, 500: 13}
+_ID_KEYS = frozenset({"traceId", "spanId", "parentSpanId"})
+
+
+class OtlpError(Exception):
+    """An OTLP request that gets an error status (with a ``google.rpc.Status`` body)."""
+
+    def __init__(self, status: int, message: str, *, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retry_after = retry_after
+
+
+def serialize(records: list[Record]) -> list[Line]:
+    """Records as the JSON lines the store keeps as ``@message``."""
+    dumps = orjson.dumps
+    return [(group, stream, dumps(record)) for group, stream, record in records]
+
+
+def write_lines(store, lines: list[Line]) -> WriteResult:
+    """Commit serialized records (any groups) as one batch through the store's bulk path, which
+    derives the hot columns exactly as :func:`dashcam.records.normalize` would."""
+    if not lines:
+        return WriteResult(0, 0)
+    builder = RawBatchBuilder()
+    start = 0
+    while start < len(lines):  # one run per consecutive (group, stream)
+        group, stream = lines[start][0], lines[start][1]
+        end = start + 1
+        while end < len(lines) and lines[end][0] == group and lines[end][1] == stream:
+            end += 1
+        items = [line for _, _, line in lines[start:end]]
+        builder.extend(group, stream, pa.array(items, pa.binary()), stable_event_ids(group, items), SOURCE_NAME, start)
+        start = end
+    table, refused = builder.build()
+    result = store.write_raw(table, source=SOURCE_NAME, provider="unknown")
+    if refused or result.rejected:  # cannot happen for records we built; never silent if it does
+        log.error("otlp: the store refused %d records: %s", len(refused) + len(result.rejected),
+                  (refused + result.rejected)[:3])
+    return WriteResult(result.written, result.duplicates)
+
+
+class GroupCommitter:
+    """One writer thread committing what concurrent requests hand it, many requests per commit.
+
+    A DuckDB commit costs about the same for 500 rows as for 5,000, so while one commit runs the
+    next requests queue up and go together in the next one. Each request's future completes only
+    when its records are durable (or fails with the store's error, for all requests in that commit).
+    """
+
+    def __init__(self, store_of) -> None:
+        self._store_of = store_of
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="dashcam-otlp-commit", daemon=True)
+        self._thread.start()
+
+    def submit(self, lines: list[Line]) -> concurrent.futures.Future:
+        future: concurrent.futures.Future = concurrent.futures.Future()
+        self._queue.put((lines, future))
+        return future
+
+    def stop(self) -> None:
+        self._queue.put(None)
+        self._thread.join(30)
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            items = [item]
+            rows = len(item[0])
+            stopping = False
+            while rows < GROUP_COMMIT_ROWS:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    stopping = True
+                    break
+                items.append(more)
+                rows += len(more[0])
+            try:
+                result = write_lines(self._store_of(), [line for lines, _ in items for line in lines])
+            except BaseException as exc:  # handed to every waiting request, never lost
+                for _, future in items:
+                    future.set_exception(exc)
+            else:
+                for _, future in items:
+                    future.set_result(result)
+            if stopping:
+                return
+
+
+class Receiver:
+    """Per-app OTLP state: the join buffer, counters, the in-flight budget, the writer, the sweeper."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self.app = app
+        self.join = JoinBuffer()
+        self.stats: Counter[str] = Counter()
+        self.inflight_requests = 0
+        self.inflight_bytes = 0
+        self.committer = GroupCommitter(lambda: self.app.state.dashcam.store)
+        self._unwritten: list[Record] = []  # swept content whose commit failed: retried
+        self._sweeper: asyncio.Task | None = None
+
+    async def commit(self, lines: list[Line]) -> None:
+        """Wait until ``lines`` are committed; store errors become OTLP statuses."""
+        if not lines:
+            return
+        try:
+            await asyncio.wrap_future(self.committer.submit(lines))
+        except InputError as exc:
+            raise OtlpError(400, str(exc)) from None
+        except DashcamError as exc:
+            # Nothing from this request was stored; the client may retry it.
+            raise OtlpError(503, f"the store could not commit this export: {exc}", retry_after=5) from None
+
+    def ensure_sweeper(self) -> None:
+        if self._sweeper is None or self._sweeper.done():
+            self._sweeper = asyncio.get_running_loop().create_task(self._sweep_forever())
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            await asyncio.sleep(SWEEP_SECONDS)
+            await self.sweep()
+
+    async def sweep(self) -> None:
+        """Write content that waited in vain for its span (and retry earlier failed writes)."""
+        records = self._unwritten + self.join.expired()
+        self._unwritten = []
+        if not records:
+            return
+        try:
+            await self.commit(serialize(records))
+            self.stats["content_events_expired"] += len(records)
+        except OtlpError as exc:
+            log.warning("otlp: could not write %d content events yet: %s", len(records), exc)
+            self._unwritten = records
+
+    def close(self) -> None:
+        """Stop sweeping and writing; write everything still waiting (server shutdown)."""
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        self.committer.stop()
+        records = self._unwritten + self.join.drain()
+        self._unwritten = []
+        if records:
+            write_lines(self.app.state.dashcam.store, serialize(records))
+            self.stats["content_events_expired"] += len(records)
+
+
+@contextlib.asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    yield
+    receiver = getattr(app.state, "otlp", None)
+    if receiver is not None:
+        try:
+            await run_in_threadpool(receiver.close)
+        except DashcamError as exc:
+            log.error("otlp: content still waiting for its spans could not be written at shutdown: %s", exc)
+
+
+router = APIRouter(tags=["otlp"], lifespan=_lifespan)
+
+
+def receiver_of(app: FastAPI) -> Receiver:
+    """The app's OTLP receiver, created on first use."""
+    receiver = getattr(app.state, "otlp", None)
+    if receiver is None:
+        receiver = app.state.otlp = Receiver(app)
+    return receiver
+
+
+@router.post("/v1/traces", summary="OTLP/HTTP trace export (GenAI spans become invocation records)")
+async def export_traces(request: Request) -> Response:
+    """Accept an ``ExportTraceServiceRequest``; GenAI model-call spans are stored as records."""
+    return await _export(request, "traces")
+
+
+@router.post("/v1/logs", summary="OTLP/HTTP log export (GenAI content events are joined to their spans)")
+async def export_logs(request: Request) -> Response:
+    """Accept an ``ExportLogsServiceRequest``; GenAI content events are joined to their calls."""
+    return await _export(request, "logs")
+
+
+@router.get("/api/v1/otlp/stats", summary="OTLP receiver counters")
+def otlp_stats(request: Request) -> dict[str, Any]:
+    """Spans and log records received, stored, ignored (not GenAI), skipped, rejected, joined."""
+    receiver = receiver_of(request.app)
+    return {"data": {**receiver.stats, "content_waiting": len(receiver.join)}}
+
+
+async def _export(request: Request, signal: str) -> Response:
+    encoding = _JSON
+    receiver = receiver_of(request.app)
+    receiver.ensure_sweeper()
+    try:
+        encoding = _encoding_of(request)
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+            raise OtlpError(413, f"the body is larger than {MAX_BODY_BYTES >> 20} MiB")
+        if receiver.inflight_requests >= MAX_INFLIGHT_REQUESTS or receiver.inflight_bytes > MAX_INFLIGHT_BYTES:
+            receiver.stats["shed_requests"] += 1
+            raise OtlpError(503, "dashcam is busy writing earlier exports; retry later",
+                            retry_after=RETRY_AFTER_SECONDS)
+        raw = await _read_capped(request)
+        receiver.inflight_requests += 1
+        receiver.inflight_bytes += len(raw)
+        try:
+            content_encoding = request.headers.get("content-encoding", "identity")
+            if signal == "traces":
+                response = await _traces(receiver, raw, content_encoding, encoding)
+            else:
+                response = await _logs(receiver, raw, content_encoding, encoding)
+        finally:
+            receiver.inflight_requests -= 1
+            receiver.inflight_bytes -= len(raw)
+        return _reply(encoding, response)
+    except OtlpError as error:
+        receiver.stats[f"{signal}_status_{error.status}"] += 1
+        return _error_reply(encoding, error)
+
+
+async def _traces(receiver: Receiver, raw: bytes, content_encoding: str, encoding: str) -> Any:
+    def decode_and_map():
+        request = _decode(raw, content_encoding, encoding, ExportTraceServiceRequest)
+        result = map_traces(request, join=receiver.join, hold=HOLD_SECONDS > 0)
+        return result, serialize(result.records)
+
+    result, lines = await _guarded(decode_and_map)
+    if result.pending:
+        # Spans still awaiting their completion's log records: wait a little, unanswered.
+        receiver.stats["spans_held"] += len(result.pending)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + HOLD_SECONDS
+        while loop.time() < deadline and not all(receiver.join.has_output(p.key) for p in result.pending):
+            await asyncio.sleep(0.02)
+        held = finish_spans(result.pending, receiver.join)
+        result.records += held
+        lines += serialize(held)
+    await receiver.commit(lines)
+    stats = receiver.stats
+    stats["spans_received"] += result.spans
+    stats["spans_ignored_not_genai"] += result.ignored
+    stats["spans_skipped_not_model_calls"] += result.skipped
+    stats["spans_rejected"] += result.rejected
+    stats["records_written"] += len(result.records)
+    response = ExportTraceServiceResponse()
+    if result.rejected:
+        response.partial_success.rejected_spans = result.rejected
+        response.partial_success.error_message = "; ".join(result.errors)
+    return response
+
+
+async def _logs(receiver: Receiver, raw: bytes, content_encoding: str, encoding: str) -> Any:
+    def decode_and_map():
+        request = _decode(raw, content_encoding, encoding, ExportLogsServiceRequest)
+        result = map_logs(request, join=receiver.join)
+        return result, serialize(result.records)
+
+    result, lines = await _guarded(decode_and_map)
+    await receiver.commit(lines)
+    stats = receiver.stats
+    stats["log_records_received"] += result.log_records
+    stats["log_records_ignored_not_genai"] += result.ignored
+    stats["content_joined"] += result.joined
+    stats["content_events_late"] += result.late
+    stats["content_redundant"] += result.redundant
+    stats["log_records_rejected"] += result.rejected
+    response = ExportLogsServiceResponse()
+    if result.rejected:
+        response.partial_success.rejected_log_records = result.rejected
+        response.partial_success.error_message = "; ".join(result.errors)
+    return response
+
+
+async def _guarded(work):
+    """Run blocking work off the event loop, turning input errors into a 400."""
+    try:
+        return await run_in_threadpool(work)
+    except OtlpError:
+        raise
+    except InputError as exc:
+        raise OtlpError(400, str(exc)) from None
+
+
+# --------------------------------------------------------------------------- decoding
+
+
+def _encoding_of(request: Request) -> str:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    encoding = _MEDIA_TYPES.get(content_type)
+    if encoding is None:
+        raise OtlpError(415, f"Content-Type {content_type or '(none)'!r} is not supported; "
+                             "send application/x-protobuf or application/json")
+    return encoding
+
+
+async def _read_capped(request: Request) -> bytes:
+    chunks = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise OtlpError(413, f"the body is larger than {MAX_BODY_BYTES >> 20} MiB")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _inflate(raw: bytes, content_encoding: str) -> bytes:
+    encoding = content_encoding.strip().lower()
+    if encoding in ("", "identity"):
+        return raw
+    if encoding in ("gzip", "x-gzip"):
+        wbits, name = 16 + zlib.MAX_WBITS, "gzip"
+    elif encoding == "deflate":
+        wbits, name = zlib.MAX_WBITS, "deflate"
+    else:
+        raise OtlpError(415, f"Content-Encoding {content_encoding!r} is not supported; use gzip, deflate or none")
+    out = []
+    size = 0
+    data = raw
+    while True:  # gzip allows several members back to back
+        inflater = zlib.decompressobj(wbits)
+        try:
+            part = inflater.decompress(data, MAX_BODY_BYTES + 1 - size)
+        except zlib.error as exc:
+            raise OtlpError(400, f"the body is not valid {name} ({exc})") from None
+        size += len(part)
+        out.append(part)
+        if size > MAX_BODY_BYTES or inflater.unconsumed_tail:
+            raise OtlpError(413, f"the body is larger than {MAX_BODY_BYTES >> 20} MiB once decompressed")
+        if not inflater.eof:
+            raise OtlpError(400, f"the {name} body ends early (truncated)")
+        data = inflater.unused_data
+        if not data or name != "gzip":
+            break
+    return b"".join(out)
+
+
+def _decode(raw: bytes, content_encoding: str, encoding: str, message_type: type) -> Any:
+    body = _inflate(raw, content_encoding)
+    message = message_type()
+    kind = message_type.DESCRIPTOR.name
+    if encoding == _PROTOBUF:
+        try:
+            message.ParseFromString(body)
+        except DecodeError:
+            raise OtlpError(400, f"the body is not a valid protobuf {kind} (corrupt or truncated)") from None
+        if body and not message.ListFields():
+            # Bytes that happen to parse as nothing but unknown fields are not an export.
+            raise OtlpError(400, f"the body is not a protobuf {kind}: it has none of its fields")
+        return message
+    try:
+        decoded = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise OtlpError(400, f"the body is not valid JSON ({exc})") from None
+    if not isinstance(decoded, dict):
+        raise OtlpError(400, f"the body must be a JSON object ({kind}), not {type(decoded).__name__}")
+    try:
+        json_format.ParseDict(_hex_ids_to_base64(decoded), message, ignore_unknown_fields=True)
+    except json_format.ParseError as exc:
+        raise OtlpError(400, f"the body is not a valid OTLP/JSON {kind}: {exc}") from None
+    return message
+
+
+def _hex_ids_to_base64(node: Any) -> Any:
+    """OTLP/JSON writes trace and span ids as hex; protobuf's JSON mapping expects base64."""
+    if isinstance(node, dict):
+        out = {}
+        for key, value in node.items():
+            if key in _ID_KEYS and isinstance(value, str):
+                try:
+                    out[key] = base64.b64encode(bytes.fromhex(value)).decode()
+                except ValueError:
+                    raise OtlpError(400, f"{key} {value[:40]!r} is not a hex string") from None
+            else:
+                out[key] = _hex_ids_to_base64(value)
+        return out
+    if isinstance(node, list):
+        return [_hex_ids_to_base64(item) for item in node]
+    return node
+
+
+# --------------------------------------------------------------------------- responses
+
+
+def _reply(encoding: str, message: Any) -> Response:
+    if encoding == _JSON:
+        body = json_format.MessageToJson(message, indent=None).encode()
+    else:
+        body = message.SerializeToString()
+    return Response(body, status_code=200, media_type=_RESPONSE_TYPES[encoding])
+
+
+def _error_reply(encoding: str, error: OtlpError) -> Response:
+    status = status_pb2.Status(code=_RPC_CODES.get(error.status, 2), message=str(error))
+    headers = {"Retry-After": str(error.retry_after)} if error.retry_after is not None else None
+    if encoding == _JSON:
+        body = json_format.MessageToJson(status, indent=None).encode()
+    else:
+        body = status.SerializeToString()
+    return Response(body, status_code=error.status, media_type=_RESPONSE_TYPES[encoding], headers=headers)
+
+

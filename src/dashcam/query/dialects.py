@@ -300,3 +300,13 @@ def get_dialect(name: str) -> Dialect:
         return DIALECTS[name]()
     except KeyError:
         raise QueryError(f"no SQL dialect {name!r}; known: {', '.join(sorted(DIALECTS))}") from None
+
+
+def _register_clickhouse() -> None:
+    # Imported here, after Dialect exists: the ClickHouse dialect subclasses it.
+    from dashcam.query.dialect_clickhouse import ClickHouseDialect
+
+    DIALECTS["clickhouse"] = ClickHouseDialect
+
+
+_register_clickhouse()

@@ -8,14 +8,14 @@ for the adapter's ``dialect``.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import orjson
 import pyarrow as pa
 
-from dashcam.errors import InputError
+from dashcam.errors import InputError, StoreError
 from dashcam.records import normalize, timestamp_ms
 from dashcam.store.batch import EventBatchBuilder
 
@@ -143,11 +143,36 @@ class Store(ABC):
 
     @abstractmethod
     def list_log_streams(self, log_group: str, prefix: str = "") -> list[LogStreamInfo]:
-        """Streams of a log group whose name starts with ``prefix``, by name."""
+        """Streams of a log group whose name starts with ``prefix``, by name (NotFoundError when
+        the group does not exist)."""
+
+    def create_log_stream(self, log_group: str, name: str) -> None:
+        """Create an empty log stream in an existing group (CloudWatch's ``CreateLogStream``).
+
+        NotFoundError when the group does not exist, AlreadyExistsError when the stream does.
+        Streams are otherwise created by the first events written to them; this default, for an
+        adapter that keeps no empty streams, says so rather than pretend.
+        """
+        raise NotImplementedError(f"{type(self).__name__} cannot create an empty log stream yet")
 
     @abstractmethod
     def set_retention(self, log_group: str, days: int | None) -> None:
         """Set (or with ``None`` remove) a log group's retention in days."""
+
+    def reprice(self, start_ms: int | None = None, end_ms: int | None = None) -> int:
+        """Recompute ``costUsd`` of stored events in a time range with the current price catalog
+        (events whose record carried its own ``costUsd`` keep it); returns the events repriced."""
+        raise StoreError(f"{type(self).__name__} cannot reprice stored events yet")
+
+    def scan_events(self, log_group: str, batch_rows: int = 100_000) -> Iterator[pa.Table]:
+        """Every event of ``log_group``, oldest first, as tables of at most ``batch_rows`` rows in
+        :data:`~dashcam.store.schema.ARROW_SCHEMA` (``dashcam migrate`` copies stores with it)."""
+        raise StoreError(f"{type(self).__name__} cannot export its events yet")
+
+    def restore_log_group(self, info: LogGroupInfo, streams: list[LogStreamInfo]) -> None:
+        """Create a log group as another store had it: creation time, retention and streams
+        (``dashcam migrate``); its events follow through :meth:`write_batch`."""
+        raise StoreError(f"{type(self).__name__} cannot restore log groups yet")
 
     @abstractmethod
     def close(self) -> None:

@@ -16,10 +16,12 @@ from typing import Any, TypeVar
 import duckdb
 import pyarrow as pa
 
+from dashcam import pricing
 from dashcam.errors import AlreadyExistsError, ConfigError, NotFoundError, QueryExecutionError, StoreBusyError, StoreError
 from dashcam.store.base import RETENTION_DAYS, LogGroupInfo, LogStreamInfo, RawWriteResult, Store, WriteResult
-from dashcam.store.duckdb_ingest import READY_SQL, REJECTION_SQL, ready_events_sql, staging_sql
+from dashcam.store.duckdb_ingest import PRICE_COLUMNS, READY_SQL, REJECTION_SQL, pricing_sql, ready_events_sql, staging_sql
 from dashcam.store.schema import (
+    ARROW_SCHEMA,
     EVENT_COLUMN_NAMES,
     EVENT_COLUMNS,
     EVENTS_TABLE,
@@ -108,6 +110,9 @@ class DuckDBStore(Store):
             def work() -> RawWriteResult:
                 con = self._con
                 con.execute(f"CREATE OR REPLACE TEMP TABLE staged AS {staging_sql(provider, source)}")
+                with self._price_ranges():
+                    for statement in pricing_sql("staged"):
+                        con.execute(statement)
                 rejected = [(int(i), str(reason)) for i, reason in con.execute(REJECTION_SQL).fetchall()]
                 con.execute(f"CREATE OR REPLACE TEMP TABLE ready AS {READY_SQL}")
                 con.execute(f"CREATE OR REPLACE TEMP VIEW ready_events AS {ready_events_sql()}")
@@ -118,6 +123,17 @@ class DuckDBStore(Store):
                 return RawWriteResult(result.written, result.duplicates, rejected)
 
             return self._in_transaction(work)
+
+    @contextmanager
+    def _price_ranges(self) -> Iterator[None]:
+        ranges = pricing.current().ranges()
+        table = pa.table(dict(zip(PRICE_COLUMNS, map(list, zip(*ranges)))) if ranges else
+                         {name: [] for name in PRICE_COLUMNS})
+        self._con.register("price_ranges", table)
+        try:
+            yield
+        finally:
+            self._con.unregister("price_ranges")
 
     @contextmanager
     def _registered(self, batch: pa.Table) -> Iterator[None]:
@@ -176,6 +192,22 @@ class DuckDBStore(Store):
         )
         return WriteResult(int(inserted), rows - int(inserted))
 
+    def reprice(self, start_ms: int | None = None, end_ms: int | None = None) -> int:
+        window = "events.ts BETWEEN epoch_ms(?::BIGINT) AND epoch_ms(?::BIGINT)"
+        bounds = [start_ms if start_ms is not None else 0, end_ms if end_ms is not None else 253402300799999]
+        with self._write_lock, self._price_ranges():
+            def work() -> int:
+                con = self._con
+                # Only costs dashcam derived are recomputed: a record's own costUsd is a fact.
+                changed = con.execute(
+                    f"UPDATE events SET cost_usd = NULL WHERE {window}"
+                    " AND json_extract(message, '$.costUsd') IS NULL", bounds).fetchone()[0]
+                for statement in pricing_sql("events", unpriced=f"cost_usd IS NULL AND {window}"):
+                    con.execute(statement, bounds)
+                return int(changed)
+
+            return self._in_transaction(work)
+
     # ------------------------------------------------------------------ reads
 
     def execute(self, sql: str) -> list[tuple[Any, ...]]:
@@ -196,6 +228,39 @@ class DuckDBStore(Store):
             raise QueryExecutionError(_engine_message(exc)) from None
         finally:
             cursor.close()
+
+    def scan_events(self, log_group: str, batch_rows: int = 100_000) -> Iterator[pa.Table]:
+        # Streamed from one cursor: a group larger than memory is read a batch at a time.
+        cursor = self._con.cursor()
+        try:
+            reader = cursor.sql(
+                f"SELECT * FROM {EVENTS_TABLE} WHERE log_group = $group ORDER BY ts, event_id",
+                params={"group": log_group},
+            ).to_arrow_reader(batch_rows)
+            for batch in reader:
+                if batch.num_rows:
+                    yield pa.Table.from_batches([batch]).cast(ARROW_SCHEMA)
+        except duckdb.Error as exc:
+            raise StoreError(f"reading log group {log_group!r} failed: {exc}") from None
+        finally:
+            cursor.close()
+
+    def restore_log_group(self, info: LogGroupInfo, streams: list[LogStreamInfo]) -> None:
+        with self._write_lock:
+            self._con.execute(
+                f"""INSERT INTO {LOG_GROUPS_TABLE} (name, created_ms, retention_days) VALUES (?, ?, ?)
+                    ON CONFLICT (name) DO UPDATE SET created_ms = least(created_ms, excluded.created_ms),
+                    retention_days = excluded.retention_days""",
+                [info.name, info.created_ms, info.retention_days],
+            )
+            for s in streams:
+                self._con.execute(
+                    f"""INSERT INTO {LOG_STREAMS_TABLE}
+                            (log_group, name, created_ms, first_event_ms, last_event_ms, last_ingestion_ms)
+                        VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (log_group, name) DO UPDATE SET
+                        created_ms = least(created_ms, excluded.created_ms)""",
+                    [s.log_group, s.name, s.created_ms, s.first_event_ms, s.last_event_ms, s.last_ingestion_ms],
+                )
 
     # ------------------------------------------------------------------ log groups and streams
 
@@ -229,6 +294,16 @@ class DuckDBStore(Store):
             [prefix],
         )
         return [LogGroupInfo(r[0], r[1], r[2], int(r[3]), int(r[4])) for r in rows]
+
+    def create_log_stream(self, log_group: str, name: str) -> None:
+        with self._write_lock:
+            self._require_group(log_group)
+            if self._read(f"SELECT 1 FROM {LOG_STREAMS_TABLE} WHERE log_group = ? AND name = ?", [log_group, name]):
+                raise AlreadyExistsError(f"log stream {name!r} already exists in log group {log_group!r}")
+            self._con.execute(
+                f"INSERT INTO {LOG_STREAMS_TABLE} (log_group, name, created_ms) VALUES (?, ?, ?)",
+                [log_group, name, int(time.time() * 1000)],
+            )
 
     def list_log_streams(self, log_group: str, prefix: str = "") -> list[LogStreamInfo]:
         self._require_group(log_group)

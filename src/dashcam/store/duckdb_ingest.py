@@ -9,6 +9,7 @@ agree on every generated record — so the Python functions stay the one definit
 
 from __future__ import annotations
 
+from dashcam.pricing import ARN_PREFIX, GEO_PREFIX
 from dashcam.records import _CORRELATION_KEYS, RECORD_FIELDS, THROTTLING_CODES
 from dashcam.store.schema import EVENT_COLUMN_NAMES
 
@@ -212,3 +213,27 @@ REJECTION_SQL = """
     WHERE ts IS NULL AND trim(message, ' ' || chr(9) || chr(10) || chr(13)) <> ''
     ORDER BY row_idx
 """
+
+
+PRICE_COLUMNS = ("model", "from_ms", "until_ms", "input", "output", "cache_read", "cache_write")
+
+
+def pricing_sql(table: str, *, unpriced: str = "cost_usd IS NULL") -> list[str]:
+    """UPDATEs that set ``cost_usd`` on the rows of ``table`` matching ``unpriced``, by the rule of
+    :mod:`dashcam.pricing` (the same as records._cost), from a registered ``price_ranges`` table
+    (:meth:`dashcam.pricing.PriceCatalog.ranges`). The model id is tried without its ARN prefix,
+    then also without its geo prefix; the first with a price in effect wins."""
+    exact = f"regexp_replace({table}.model_id, {_literal(ARN_PREFIX)}, '')"
+    base = f"regexp_replace({exact}, {_literal(GEO_PREFIX)}, '')"
+    usd = ("(coalesce(input_tokens, 0) * p.input + coalesce(output_tokens, 0) * p.output"
+           " + coalesce(cache_read_tokens, 0) * coalesce(p.cache_read, p.input)"
+           " + coalesce(cache_write_tokens, 0) * coalesce(p.cache_write, p.input)) / 1000000")
+    priced = [
+        f"UPDATE {table} SET cost_usd = {usd} FROM price_ranges p"
+        f" WHERE {table}.{unpriced} AND {table}.error_code IS NULL"
+        f" AND ({table}.input_tokens IS NOT NULL OR {table}.output_tokens IS NOT NULL)"
+        f" AND p.model = {key} AND epoch_ms({table}.ts) >= p.from_ms AND epoch_ms({table}.ts) < p.until_ms"
+        for key in (exact, base)
+    ]
+    return [f"UPDATE {table} SET cost_usd = 0 WHERE {table}.{unpriced} AND {table}.error_code IS NOT NULL",
+            *priced]

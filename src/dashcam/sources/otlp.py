@@ -1,0 +1,804 @@
+"""OTLP in, invocation records out: GenAI spans (and their content log records) as Bedrock records.
+
+:func:`map_traces` turns a decoded ``ExportTraceServiceRequest`` and :func:`map_logs` a decoded
+``ExportLogsServiceRequest`` into records in the one record shape (:mod:`dashcam.records`). The
+vocabularies (OTel GenAI ≥1.37 and ≤1.36, OpenLLMetry legacy, OpenInference, OpenLIT) are read
+by :mod:`dashcam.sources.otlp_vocabularies`.
+
+**Which spans become records.** One record per *model call*: a span with a GenAI marker
+(``gen_ai.operation.name``, ``gen_ai.system``, ``gen_ai.provider.name``, ``llm.request.type``,
+``openinference.span.kind``, ``traceloop.span.kind``) whose operation is not structural. Spans
+with no marker are ignored and counted (``ignored``); GenAI spans of agents, tools, workflows
+and retrievers (``invoke_agent``, ``execute_tool``, OpenInference ``CHAIN``, Traceloop
+``workflow``...) are skipped and counted (``skipped``): their child spans are the model calls,
+and recording both would count a request twice and add its tokens twice.
+
+**Operation names.** Bedrock's own where the call went to Bedrock, so queries written for Bedrock
+logs work: the botocore instrumentation's ``rpc.method`` when present (``Converse``,
+``ConverseStream``, ``InvokeModel``, ``InvokeModelWithResponseStream``); otherwise ``chat`` →
+``Converse`` (``ConverseStream`` when streamed), ``text_completion`` / ``generate_content`` /
+``embeddings`` → ``InvokeModel`` (``InvokeModelWithResponseStream`` when streamed). Every other
+provider keeps the GenAI operation name (``chat``, ``text_completion``, ``embeddings``, or a
+non-standard one such as OpenLIT's ``image``), which reads well in ``stats ... by operation``.
+
+**The record.** ``timestamp`` is the span start (RFC 3339, milliseconds); ``latencyMs`` the span
+duration; ``timeToFirstTokenMs`` from ``gen_ai.response.time_to_first_chunk`` /
+``gen_ai.server.time_to_first_token`` or the first streamed-chunk span event; ``provider``,
+``source`` = ``otlp``, ``traceId``, ``spanId``, ``parentSpanId``, ``sessionId``, ``userId``,
+``app`` = ``service.name``; ``stopReason`` the first finish reason; ``errorCode`` the
+``error.type`` (or the exception event's type) of a failed span and ``throttled`` 1 when that, an
+HTTP 429 or the status message says rate limited. Token counts are stored as reported
+(``input.inputTokenCount`` includes cached tokens when the instrumentation follows the spec,
+unlike Bedrock's own logs; ``output.totalTokenCount`` is the reported total or input + output).
+Prompt and completion go to ``input.inputBodyJson`` / ``output.outputBodyJson`` in the shape of
+Bedrock's Converse API (see the vocabularies module). ``requestMetadata`` carries the session,
+user, agent, server and the application's own association properties.
+
+**Log groups.** ``/dashcam/otlp/<service.name>`` (characters CloudWatch does not allow in a group
+name become ``_``); the stream is ``service.instance.id``, else ``host.name``, else ``otlp``.
+
+**Content that arrives as log records** (OTel ≤1.36 ``gen_ai.user.message`` / ``gen_ai.choice``
+..., and ``gen_ai.client.inference.operation.details``) is joined to its span by trace and span
+id through a :class:`JoinBuffer`, in either arrival order, so one call is still one record:
+
+* log records first (the usual order: SDKs emit them during the call and export logs sooner):
+  the content waits in the buffer (bounded in entries and bytes, at most ``ttl`` seconds) and is
+  written *inside the span's record* when the span arrives.
+* span first: if the span has no answer yet, completion content is expected (its service sends
+  content log records) and the caller allows it, the span is *held* — its request is not answered
+  — for a short time while the content arrives; the record is then written complete. Nothing is
+  acknowledged before it is committed.
+* content later than that (or from a span written before its service was known to send content):
+  the span's record is already stored, and the store is append-only with event ids derived from
+  the record, so a rewritten record would be a second invocation. The content is written as a
+  separate *content event* instead: ``schemaType`` ``ModelInvocationContent`` with the span's
+  ``traceId``/``spanId``/``app`` and the ``input.inputBodyJson`` / ``output.outputBodyJson`` it
+  adds, no model, operation or tokens, so sums and per-model stats stay right (``filter
+  schemaType = "ModelInvocationLog"`` counts calls exactly). Content whose span never arrives
+  within ``ttl`` (or that the bounds push out) is written the same way: never dropped.
+
+The one thing not committed at acknowledgement is content waiting in the buffer for its span:
+a crash in that window (at most ``ttl``) loses that content, never an invocation record. Storing
+it on arrival would instead store every message twice and inflate every count.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from dashcam.records import SCHEMA_TYPE, SCHEMA_VERSION, check_log_group_name
+from dashcam.sources import otlp_vocabularies as vocab
+
+SOURCE_NAME = "otlp"
+LOG_GROUP_PREFIX = "/dashcam/otlp/"
+CONTENT_SCHEMA_TYPE = "ModelInvocationContent"
+
+# Log-record / span-event names that carry prompt or completion content.
+_INPUT_EVENTS = {"gen_ai.user.message": "user", "gen_ai.assistant.message": "assistant",
+                 "gen_ai.tool.message": "tool"}
+_SYSTEM_EVENT = "gen_ai.system.message"
+_CHOICE_EVENT = "gen_ai.choice"
+_DETAILS_EVENT = "gen_ai.client.inference.operation.details"
+_PROMPT_EVENT, _COMPLETION_EVENT = "gen_ai.content.prompt", "gen_ai.content.completion"
+CONTENT_EVENTS = frozenset({*_INPUT_EVENTS, _SYSTEM_EVENT, _CHOICE_EVENT, _DETAILS_EVENT,
+                            _PROMPT_EVENT, _COMPLETION_EVENT})
+# Span events that mark a streamed chunk (the first one gives time to first token).
+_CHUNK_EVENTS = ("First Token Stream Event", "llm.content.completion.chunk", "gen_ai.content.completion.chunk")
+_BEDROCK_RUNTIME_METHODS = {"Converse", "ConverseStream", "InvokeModel", "InvokeModelWithResponseStream"}
+_STATUS_ERROR = 2
+_BAD_GROUP_CHARS = re.compile(r"[^.\-_/#A-Za-z0-9]")
+
+Record = tuple[str, str, dict[str, Any]]  # (log group, log stream, record)
+
+
+# --------------------------------------------------------------------------- OTLP values
+
+
+def any_value(value: Any) -> Any:
+    """An OTLP ``AnyValue`` as plain Python (lists for arrays, dicts for kvlists, bytes kept)."""
+    kind = value.WhichOneof("value")
+    if kind == "array_value":
+        return [any_value(v) for v in value.array_value.values]
+    if kind == "kvlist_value":
+        return {kv.key: any_value(kv.value) for kv in value.kvlist_value.values}
+    return getattr(value, kind) if kind else None
+
+
+def attributes(key_values: Iterable[Any]) -> dict[str, Any]:
+    """OTLP ``KeyValue`` attributes as a dict."""
+    out = {}
+    for kv in key_values:
+        value = kv.value
+        kind = value.WhichOneof("value")
+        if kind == "string_value":  # by far the most common: skip the generic path
+            out[kv.key] = value.string_value
+        elif kind in ("array_value", "kvlist_value"):
+            out[kv.key] = any_value(value)
+        else:
+            out[kv.key] = getattr(value, kind) if kind else None
+    return out
+
+
+def log_group_for(service: str | None) -> str:
+    """The log group of a service's records: ``/dashcam/otlp/<service.name>``, made valid."""
+    name = _BAD_GROUP_CHARS.sub("_", service or "unknown_service") or "unknown_service"
+    return check_log_group_name((LOG_GROUP_PREFIX + name)[:512])
+
+
+def rfc3339_ms(unix_nano: int) -> str:
+    """``2026-03-02T14:00:00.123Z`` for nanoseconds since the epoch."""
+    ms = unix_nano // 1_000_000
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000)) + f".{ms % 1000:03d}Z"
+
+
+# --------------------------------------------------------------------------- content
+
+
+@dataclass
+class Content:
+    """Prompt and completion of one call, gathered from attributes, span events or log records."""
+
+    system: list[dict[str, Any]] = field(default_factory=list)
+    input: list[dict[str, Any]] = field(default_factory=list)
+    output: list[dict[str, Any]] = field(default_factory=list)
+    tools: list[Any] = field(default_factory=list)
+    # True once a completion was reported, even with its text withheld (content capture off).
+    answered: bool = False
+
+    @property
+    def has_input(self) -> bool:
+        return bool(self.system or self.input)
+
+    @property
+    def has_output(self) -> bool:
+        return bool(self.output) or self.answered
+
+    def __bool__(self) -> bool:
+        return self.has_input or self.has_output or bool(self.tools)
+
+    def merge(self, other: "Content") -> "Content":
+        """This content with ``other``'s added (other's pieces are later in the conversation)."""
+        self.system.extend(other.system)
+        self.input.extend(other.input)
+        self.output.extend(other.output)
+        self.tools.extend(other.tools)
+        self.answered = self.answered or other.answered
+        return self
+
+    def weight(self) -> int:
+        """Rough size in bytes, for the join buffer's bound."""
+        return len(orjson.dumps([self.system, self.input, self.output, self.tools], default=str))
+
+
+def content_from_event(name: str, fields: dict[str, Any]) -> Content:
+    """The content one GenAI event carries (a log record's body + attributes, or a span event's
+    attributes), whichever generation of the conventions it follows."""
+    content = Content()
+    if name == _DETAILS_EVENT:
+        return content_from_attributes(fields)
+    if name == _PROMPT_EVENT:
+        content.input = _legacy_messages(fields.get("gen_ai.prompt"), "user")
+    elif name == _COMPLETION_EVENT:
+        content.output = _legacy_messages(fields.get("gen_ai.completion"), "assistant")
+        content.answered = True
+    elif name == _SYSTEM_EVENT:
+        content.system = vocab.blocks(fields.get("content"))
+    elif name in _INPUT_EVENTS:
+        message = vocab.openai_message({**fields, "role": fields.get("role") or _INPUT_EVENTS[name]})
+        if message is not None:
+            content.input = [message]
+    elif name == _CHOICE_EVENT:
+        raw = fields.get("message")
+        raw = vocab.parse_json(raw) if isinstance(raw, str) else raw
+        body = dict(raw) if isinstance(raw, dict) else {}
+        body["role"] = body.get("role") or "assistant"
+        message = vocab.openai_message(body) or {"role": "assistant", "content": []}
+        if fields.get("finish_reason") is not None:
+            message["finishReason"] = fields["finish_reason"]
+        if fields.get("index") is not None:
+            message["index"] = fields["index"]
+        content.output = [message]
+        content.answered = True
+    return content
+
+
+def content_from_attributes(attrs: dict[str, Any]) -> Content:
+    """Content carried in span attributes, by vocabulary: OTel ≥1.37 messages, OpenLLMetry's
+    flattened prompt/completion, OpenInference's flattened messages (else raw input/output)."""
+    content = Content()
+    if "gen_ai.system_instructions" in attrs:
+        content.system = vocab.blocks(_decoded(attrs["gen_ai.system_instructions"]))
+    if "gen_ai.input.messages" in attrs:
+        content.input = vocab.message_list(attrs["gen_ai.input.messages"])
+    elif "gen_ai.prompt.0.content" in attrs or "gen_ai.prompt.0.role" in attrs:
+        content.input = vocab.openllmetry_messages(attrs, "gen_ai.prompt")
+    elif "llm.input_messages.0.message.role" in attrs or "llm.input_messages.0.message.content" in attrs:
+        content.input = vocab.openinference_messages(attrs, "llm.input_messages")
+    elif "input.value" in attrs:
+        content.input = vocab.openinference_value(attrs["input.value"], output=False)
+    elif isinstance(attrs.get("gen_ai.prompt"), str):  # deprecated ≤1.27 attribute
+        content.input = _legacy_messages(attrs["gen_ai.prompt"], "user")
+
+    if "gen_ai.output.messages" in attrs:
+        content.output = vocab.message_list(attrs["gen_ai.output.messages"])
+    elif "gen_ai.completion.0.content" in attrs or "gen_ai.completion.0.role" in attrs \
+            or "gen_ai.completion.0.finish_reason" in attrs:
+        content.output = vocab.openllmetry_messages(attrs, "gen_ai.completion")
+    elif "llm.output_messages.0.message.role" in attrs or "llm.output_messages.0.message.content" in attrs:
+        content.output = vocab.openinference_messages(attrs, "llm.output_messages")
+    elif "output.value" in attrs:
+        content.output = vocab.openinference_value(attrs["output.value"], output=True)
+    elif isinstance(attrs.get("gen_ai.completion"), str):
+        content.output = _legacy_messages(attrs["gen_ai.completion"], "assistant")
+    for message in content.output:
+        if message.get("role") == "user":
+            message["role"] = "assistant"
+    content.answered = bool(content.output)
+
+    # System messages sent as ordinary input messages belong in Converse's "system".
+    if content.input and any(m.get("role") == "system" for m in content.input):
+        for message in content.input:
+            if message.get("role") == "system":
+                content.system.extend(message["content"])
+        content.input = [m for m in content.input if m.get("role") != "system"]
+    content.tools = vocab.tool_definitions(attrs)
+    return content
+
+
+def _legacy_messages(value: Any, role: str) -> list[dict[str, Any]]:
+    decoded = vocab.parse_json(value) if isinstance(value, str) else value
+    if isinstance(decoded, (list, dict)):
+        found = vocab.message_list(decoded, vocab.openai_message)
+        for message in found:
+            if role == "assistant" and message.get("role") == "user":
+                message["role"] = "assistant"
+        if found:
+            return found
+    if value is None or value == "":
+        return []
+    return [{"role": role, "content": vocab.blocks(value if isinstance(value, str) else decoded)}]
+
+
+def _decoded(value: Any) -> Any:
+    if isinstance(value, str) and value[:1] in ("[", "{"):
+        decoded = vocab.parse_json(value)
+        return value if decoded is None else decoded
+    return value
+
+
+# --------------------------------------------------------------------------- the join buffer
+
+
+@dataclass
+class _Waiting:
+    content: Content
+    added: float
+    weight: int
+    log_group: str
+    log_stream: str
+    app: str | None
+    provider: str | None
+    ts_nano: int
+
+
+class _Written:
+    """A stored span's record, remembered so late content can be recognised and placed."""
+
+    __slots__ = ("log_group", "log_stream", "app", "provider", "timestamp", "has_input", "has_output", "added")
+
+    def __init__(self, log_group: str, log_stream: str, app: str | None, provider: str, timestamp: str,
+                 has_input: bool, has_output: bool, added: float) -> None:
+        self.log_group, self.log_stream, self.app, self.provider = log_group, log_stream, app, provider
+        self.timestamp, self.has_input, self.has_output, self.added = timestamp, has_input, has_output, added
+
+
+class JoinBuffer:
+    """Joins content log records to their spans by (trace id, span id), in either arrival order.
+
+    Holds content that arrived before its span (at most ``max_entries`` entries and ``max_bytes``
+    of content, each for at most ``ttl`` seconds) and remembers the last ``remember`` spans
+    written (for ``remember_ttl`` seconds) so content arriving after its span is recognised.
+    Thread-safe; the clock is injectable for tests. Nothing here is ever dropped silently:
+    content pushed out by a bound or by time comes back from :meth:`expired` as records to write.
+    """
+
+    def __init__(self, *, ttl: float = 30.0, max_entries: int = 20_000, max_bytes: int = 64 << 20,
+                 remember: int = 100_000, remember_ttl: float = 900.0, clock=time.monotonic) -> None:
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self.remember_limit = remember
+        self.remember_ttl = remember_ttl
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._waiting: OrderedDict[bytes, _Waiting] = OrderedDict()
+        self._written: OrderedDict[bytes, _Written] = OrderedDict()
+        self._content_services: dict[str | None, float] = {}
+        self._bytes = 0
+        self._overflow: list[Record] = []
+
+    def __len__(self) -> int:
+        return len(self._waiting)
+
+    def sends_content(self, app: str | None) -> bool:
+        """True when ``app`` sent GenAI content log records recently (so a span may await them)."""
+        seen = self._content_services.get(app)
+        return seen is not None and self.clock() - seen < self.remember_ttl
+
+    def has_output(self, key: bytes) -> bool:
+        """True when a completion for the span ``key`` is waiting in the buffer."""
+        waiting = self._waiting.get(key)
+        return waiting is not None and waiting.content.has_output
+
+    def take(self, key: bytes) -> Content | None:
+        """Remove and return the content waiting for span ``key``."""
+        with self._lock:
+            waiting = self._waiting.pop(key, None)
+            if waiting is None:
+                return None
+            self._bytes -= waiting.weight
+            return waiting.content
+
+    def written(self, key: bytes, log_group: str, log_stream: str, record: dict[str, Any], content: Content) -> None:
+        """Note that span ``key``'s record is (about to be) stored, with or without content."""
+        entry = _Written(log_group, log_stream, record.get("app"), record.get("provider") or "unknown",
+                         record["timestamp"], content.has_input, content.has_output, self.clock())
+        written = self._written
+        with self._lock:
+            written[key] = entry  # a re-sent span only refreshes its entry; order is good enough
+            if len(written) > self.remember_limit + 1024:
+                for _ in range(1024):  # forget the oldest in chunks: cheaper than one at a time
+                    written.popitem(last=False)
+
+    def add(self, key: bytes, content: Content, *, log_group: str, log_stream: str, app: str | None,
+            provider: str | None, ts_nano: int) -> tuple[str, Record | None]:
+        """Offer content for span ``key``. Returns (outcome, record to write now or None):
+
+        ``("waiting", None)`` — buffered for its span; ``("late", record)`` — the span is already
+        stored, write this content event; ``("redundant", None)`` — the stored record already has
+        this kind of content (e.g. events duplicating attributes).
+        """
+        now = self.clock()
+        with self._lock:
+            self._content_services[app] = now
+            written = self._written.get(key)
+            if written is not None and now - written.added < self.remember_ttl:
+                if (written.has_input or not content.has_input) and (written.has_output or not content.has_output):
+                    return "redundant", None
+                # Only what the stored record lacks goes into the content event.
+                late = Content(system=[] if written.has_input else content.system,
+                               input=[] if written.has_input else content.input,
+                               output=[] if written.has_output else content.output,
+                               answered=content.answered and not written.has_output)
+                written.has_input = written.has_input or content.has_input
+                written.has_output = written.has_output or content.has_output
+                record = content_record(key, late, app=written.app, provider=written.provider,
+                                        timestamp=written.timestamp)
+                return "late", (written.log_group, written.log_stream, record)
+            weight = content.weight()
+            waiting = self._waiting.get(key)
+            if waiting is None:
+                self._waiting[key] = _Waiting(content, now, weight, log_group, log_stream, app, provider, ts_nano)
+            else:
+                waiting.content.merge(content)
+                waiting.weight += weight
+            self._bytes += weight
+            while len(self._waiting) > self.max_entries or (self._bytes > self.max_bytes and len(self._waiting) > 1):
+                self._overflow.append(self._evict_oldest())
+            return "waiting", None
+
+    def expired(self, now: float | None = None) -> list[Record]:
+        """Content events for content that waited ``ttl`` for its span in vain (or was pushed out
+        by the bounds): the caller must write them."""
+        now = self.clock() if now is None else now
+        with self._lock:
+            out, self._overflow = self._overflow, []
+            while self._waiting:
+                first = next(iter(self._waiting.values()))
+                if now - first.added < self.ttl:
+                    break
+                out.append(self._evict_oldest())
+            for app, seen in list(self._content_services.items()):
+                if now - seen > self.remember_ttl:
+                    del self._content_services[app]
+            return out
+
+    def drain(self) -> list[Record]:
+        """Everything still waiting, as content events (at shutdown)."""
+        with self._lock:
+            out, self._overflow = self._overflow, []
+            while self._waiting:
+                out.append(self._evict_oldest())
+            return out
+
+    def _evict_oldest(self) -> Record:
+        key, waiting = self._waiting.popitem(last=False)
+        self._bytes -= waiting.weight
+        record = content_record(key, waiting.content, app=waiting.app, provider=waiting.provider,
+                                timestamp=rfc3339_ms(waiting.ts_nano))
+        return waiting.log_group, waiting.log_stream, record
+
+
+def content_record(key: bytes, content: Content, *, app: str | None, provider: str | None,
+                   timestamp: str) -> dict[str, Any]:
+    """A content event: content for the call ``key`` (trace id + span id) stored apart from its
+    invocation record (see the module docstring)."""
+    record: dict[str, Any] = {
+        "schemaType": CONTENT_SCHEMA_TYPE,
+        "schemaVersion": SCHEMA_VERSION,
+        "timestamp": timestamp,
+    }
+    if content.has_input or content.tools:
+        record["input"] = {"inputContentType": "application/json", "inputBodyJson": _input_body(content, {})}
+    if content.has_output:
+        record["output"] = {"outputContentType": "application/json",
+                            "outputBodyJson": _output_body(content, None, {}, None)}
+    record.update(provider=provider or "unknown", source=SOURCE_NAME, traceId=key[:16].hex() or None,
+                  spanId=key[16:].hex() or None, app=app)
+    return record
+
+
+# --------------------------------------------------------------------------- spans -> records
+
+
+@dataclass
+class PendingSpan:
+    """A GenAI span whose record waits for completion content (see :attr:`TraceResult.pending`)."""
+
+    key: bytes
+    log_group: str
+    log_stream: str
+    view: "_SpanView"
+    content: Content
+
+
+@dataclass
+class TraceResult:
+    """What :func:`map_traces` made of a request."""
+
+    records: list[Record] = field(default_factory=list)
+    pending: list[PendingSpan] = field(default_factory=list)
+    spans: int = 0
+    ignored: int = 0  # not GenAI spans
+    skipped: int = 0  # GenAI spans that are not model calls (agents, tools, workflows, ...)
+    rejected: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _SpanView:
+    span: Any
+    attrs: dict[str, Any]
+    resource: dict[str, Any]
+    operation: str
+    provider: str
+
+
+def map_traces(request: Any, *, join: JoinBuffer | None = None, hold: bool = False) -> TraceResult:
+    """Records for the GenAI model-call spans of an ``ExportTraceServiceRequest``.
+
+    Content in attributes and span events is read from the span; content waiting in ``join``
+    (log records that arrived first) is joined in. With ``hold``, a span that still lacks its
+    completion while its service sends content log records goes to ``pending`` instead: the
+    caller waits a little (:meth:`JoinBuffer.has_output`) and then calls :func:`finish_spans`.
+    """
+    result = TraceResult()
+    for resource_spans in request.resource_spans:
+        resource = attributes(resource_spans.resource.attributes)
+        app = resource.get("service.name")
+        app = app if isinstance(app, str) else None
+        group = log_group_for(app)
+        stream = _stream_for(resource)
+        for scope_spans in resource_spans.scope_spans:
+            for span in scope_spans.spans:
+                result.spans += 1
+                attrs = attributes(span.attributes)
+                if not vocab.is_genai(attrs):
+                    result.ignored += 1
+                    continue
+                operation = vocab.operation_name(attrs)
+                if operation is None or operation in vocab.STRUCTURAL_OPERATIONS:
+                    result.skipped += 1
+                    continue
+                problem = _span_problem(span)
+                if problem:
+                    result.rejected += 1
+                    if len(result.errors) < 5:
+                        result.errors.append(problem)
+                    continue
+                view = _SpanView(span, attrs, resource, operation, vocab.provider(attrs, span.name))
+                key = bytes(span.trace_id) + bytes(span.span_id)
+                content = content_from_attributes(attrs)
+                for event in span.events:
+                    if event.name in CONTENT_EVENTS:
+                        content.merge(content_from_event(event.name, attributes(event.attributes)))
+                if join is not None:
+                    if hold and not content.has_output and _may_await_content(view, join) \
+                            and not join.has_output(key):
+                        result.pending.append(PendingSpan(key, group, stream, view, content))
+                        continue
+                    buffered = join.take(key)
+                    if buffered is not None:
+                        content = _joined(content, buffered)
+                record = _record(view, content, app)
+                if join is not None:
+                    join.written(key, group, stream, record, content)
+                result.records.append((group, stream, record))
+    return result
+
+
+def finish_spans(pending: list[PendingSpan], join: JoinBuffer) -> list[Record]:
+    """Records for held spans, with whatever content reached the buffer while they waited."""
+    out = []
+    for item in pending:
+        content = item.content
+        buffered = join.take(item.key)
+        if buffered is not None:
+            content = _joined(content, buffered)
+        app = item.view.resource.get("service.name")
+        record = _record(item.view, content, app if isinstance(app, str) else None)
+        join.written(item.key, item.log_group, item.log_stream, record, content)
+        out.append((item.log_group, item.log_stream, record))
+    return out
+
+
+def _joined(own: Content, buffered: Content) -> Content:
+    # What the span says itself wins; log records fill in what it lacks.
+    return Content(system=own.system or buffered.system, input=own.input or buffered.input,
+                   output=own.output or buffered.output, tools=own.tools or buffered.tools,
+                   answered=own.answered or buffered.answered)
+
+
+def _may_await_content(view: _SpanView, join: JoinBuffer) -> bool:
+    if view.span.status.code == _STATUS_ERROR or view.operation not in vocab.COMPLETION_OPERATIONS:
+        return False
+    app = view.resource.get("service.name")
+    return join.sends_content(app if isinstance(app, str) else None)
+
+
+def _span_problem(span: Any) -> str | None:
+    if len(span.trace_id) != 16 or not any(span.trace_id):
+        return f"span {span.name!r}: trace id must be 16 bytes, not all zero"
+    if len(span.span_id) != 8 or not any(span.span_id):
+        return f"span {span.name!r}: span id must be 8 bytes, not all zero"
+    if span.start_time_unix_nano == 0:
+        return f"span {span.name!r}: start time is missing"
+    return None
+
+
+def _stream_for(resource: dict[str, Any]) -> str:
+    for key in ("service.instance.id", "host.name"):
+        value = resource.get(key)
+        if isinstance(value, str) and value:
+            return value.replace(":", "_").replace("*", "_")[:512]
+    return "otlp"
+
+
+def _bedrock_operation(view: _SpanView, streaming: bool) -> str:
+    method = view.attrs.get("rpc.method")
+    if method in _BEDROCK_RUNTIME_METHODS:
+        return method
+    name = view.span.name  # OpenInference: bedrock.converse, bedrock.invoke_model
+    if name == "bedrock.converse":
+        return "ConverseStream" if streaming else "Converse"
+    if view.operation == "chat" and name != "bedrock.invoke_model":
+        return "ConverseStream" if streaming else "Converse"
+    if view.operation in ("chat", "text_completion", "generate_content", "embeddings"):
+        return "InvokeModelWithResponseStream" if streaming else "InvokeModel"
+    return view.operation
+
+
+def _record(view: _SpanView, content: Content, app: str | None) -> dict[str, Any]:
+    span, attrs = view.span, view.attrs
+    params = vocab.invocation_parameters(attrs)
+    streaming = vocab.is_streaming(attrs, params)
+    operation = _bedrock_operation(view, streaming) if view.provider == "aws.bedrock" else view.operation
+    tokens = vocab.usage(attrs)
+    record: dict[str, Any] = {
+        "schemaType": SCHEMA_TYPE,
+        "schemaVersion": SCHEMA_VERSION,
+        "timestamp": rfc3339_ms(span.start_time_unix_nano),
+    }
+    account = view.resource.get("cloud.account.id")
+    if account:
+        record["accountId"] = str(account)
+    region = attrs.get("cloud.region") or view.resource.get("cloud.region") or attrs.get("aws.region")
+    if region:
+        record["region"] = str(region)
+    request_id = attrs.get("gen_ai.response.id") or attrs.get("aws.request_id")
+    if request_id is None and str(attrs.get("output.value", ""))[:1] == "{":
+        decoded = vocab.parse_json(attrs["output.value"])
+        request_id = decoded.get("id") if isinstance(decoded, dict) else None
+    if request_id:
+        record["requestId"] = str(request_id)
+    record["operation"] = operation
+    record["modelId"] = vocab.request_model(attrs)
+    answered_by = vocab.response_model(attrs)
+    if answered_by and answered_by != record["modelId"]:
+        record["responseModelId"] = answered_by
+
+    config = vocab.inference_config(attrs, params)
+    record["input"] = _drop_none({
+        "inputContentType": "application/json",
+        "inputTokenCount": tokens["input"],
+        "cacheReadInputTokenCount": tokens["cache_read"],
+        "cacheWriteInputTokenCount": tokens["cache_write"],
+        "inputBodyJson": _input_body(content, config) if (content.has_input or content.tools) else None,
+    })
+    reasons = vocab.finish_reasons(attrs) or [m["finishReason"] for m in content.output if m.get("finishReason")]
+    stop_reason = reasons[0] if reasons else None
+    latency_ms = round((span.end_time_unix_nano - span.start_time_unix_nano) / 1e6, 3) \
+        if span.end_time_unix_nano >= span.start_time_unix_nano else None
+    record["output"] = _drop_none({
+        "outputContentType": "application/json",
+        "outputTokenCount": tokens["output"],
+        "reasoningTokenCount": tokens["reasoning"],
+        "totalTokenCount": tokens["total"],
+        "outputBodyJson": _output_body(content, stop_reason, tokens, latency_ms) if content.has_output else None,
+    })
+
+    error_code = error_message = None
+    http_status = attrs.get("http.response.status_code", attrs.get("http.status_code"))
+    failed = span.status.code == _STATUS_ERROR or "error.type" in attrs
+    if failed:
+        exception = next((attributes(e.attributes) for e in span.events if e.name == "exception"), {})
+        error_code = attrs.get("error.type") or exception.get("exception.type") or "Error"
+        error_message = span.status.message or exception.get("exception.message")
+        if isinstance(error_code, str) and "." in error_code and error_code.rsplit(".", 1)[1][:1].isupper():
+            error_code = error_code.rsplit(".", 1)[1]  # openai.RateLimitError -> RateLimitError
+        record["errorCode"] = str(error_code)
+        if error_message:
+            record["errorMessage"] = str(error_message)
+    throttled = failed and vocab.looks_throttled(error_code, http_status, error_message)
+    if not failed and isinstance(http_status, int) and http_status == 429:
+        throttled = True
+
+    meta = vocab.request_metadata(attrs, view.resource)
+    if meta:
+        record["requestMetadata"] = meta
+    cost = vocab.reported_cost(attrs)
+    if cost is not None:
+        record["reportedCostUsd"] = cost
+
+    ttft = vocab.ttft_seconds(attrs)
+    ttft_ms = round(ttft * 1000, 3) if ttft is not None else _first_chunk_ms(span)
+    parent = bytes(span.parent_span_id)
+    record.update(
+        latencyMs=latency_ms,
+        timeToFirstTokenMs=ttft_ms,
+        stopReason=stop_reason,
+        throttled=1 if throttled else 0,
+        provider=view.provider,
+        source=SOURCE_NAME,
+        traceId=bytes(span.trace_id).hex(),
+        spanId=bytes(span.span_id).hex(),
+        sessionId=meta.get("sessionId"),
+        userId=meta.get("userId"),
+        app=app,
+    )
+    if parent:
+        record["parentSpanId"] = parent.hex()
+    return record
+
+
+def _first_chunk_ms(span: Any) -> float | None:
+    for event in span.events:
+        if event.name in _CHUNK_EVENTS and event.time_unix_nano >= span.start_time_unix_nano:
+            return round((event.time_unix_nano - span.start_time_unix_nano) / 1e6, 3)
+    return None
+
+
+def _input_body(content: Content, config: dict[str, Any]) -> dict[str, Any]:
+    body: dict[str, Any] = {}
+    if content.system:
+        body["system"] = content.system
+    body["messages"] = content.input
+    if config:
+        body["inferenceConfig"] = config
+    if content.tools:
+        body["toolConfig"] = {"tools": content.tools}
+    return body
+
+
+def _output_body(content: Content, stop_reason: str | None, tokens: dict[str, Any],
+                 latency_ms: float | None) -> dict[str, Any]:
+    outputs = sorted(content.output, key=lambda m: m.get("index", 0)) or [{"role": "assistant", "content": []}]
+    first = outputs[0]
+    body: dict[str, Any] = {"output": {"message": {"role": first.get("role") or "assistant",
+                                                   "content": first.get("content", [])}}}
+    reason = stop_reason or first.get("finishReason")
+    if reason is not None:
+        body["stopReason"] = reason
+    if len(outputs) > 1:  # Converse has one answer; other providers may return n choices
+        body["additionalChoices"] = [{"message": {"role": m.get("role") or "assistant", "content": m.get("content", [])},
+                                      "stopReason": m.get("finishReason")} for m in outputs[1:]]
+    usage = _drop_none({"inputTokens": tokens.get("input"), "outputTokens": tokens.get("output"),
+                        "totalTokens": tokens.get("total"), "cacheReadInputTokens": tokens.get("cache_read"),
+                        "cacheWriteInputTokens": tokens.get("cache_write")})
+    if usage:
+        body["usage"] = usage
+    if latency_ms is not None:
+        body["metrics"] = {"latencyMs": int(round(latency_ms))}
+    return body
+
+
+def _drop_none(mapping: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in mapping.items() if v is not None}
+
+
+# --------------------------------------------------------------------------- logs -> content
+
+
+@dataclass
+class LogResult:
+    """What :func:`map_logs` made of a request: content events to write now, and counts."""
+
+    records: list[Record] = field(default_factory=list)
+    log_records: int = 0
+    joined: int = 0  # content waiting for (or held by) its span
+    late: int = 0  # content for a span already stored: written as a content event
+    redundant: int = 0  # content the stored record already has
+    ignored: int = 0  # not GenAI content
+    rejected: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def map_logs(request: Any, *, join: JoinBuffer) -> LogResult:
+    """Hand the GenAI content log records of an ``ExportLogsServiceRequest`` to ``join``.
+
+    The event name is the log record's ``event_name`` field, or its ``event.name`` attribute
+    (older SDKs). Content records with no span context cannot be joined and are written as
+    content events of their own; others wait for their span or, when it is already stored,
+    come back in :attr:`LogResult.records` to be written now.
+    """
+    result = LogResult()
+    for resource_logs in request.resource_logs:
+        resource = attributes(resource_logs.resource.attributes)
+        app = resource.get("service.name")
+        app = app if isinstance(app, str) else None
+        group = log_group_for(app)
+        stream = _stream_for(resource)
+        for scope_logs in resource_logs.scope_logs:
+            for log in scope_logs.log_records:
+                result.log_records += 1
+                attrs = attributes(log.attributes)
+                name = log.event_name or attrs.get("event.name")
+                if name not in CONTENT_EVENTS:
+                    result.ignored += 1
+                    continue
+                trace_id, span_id = bytes(log.trace_id), bytes(log.span_id)
+                if (trace_id and len(trace_id) != 16) or (span_id and len(span_id) != 8):
+                    result.rejected += 1
+                    if len(result.errors) < 5:
+                        result.errors.append(f"log record {name!r}: trace id must be 16 bytes and span id 8")
+                    continue
+                body = any_value(log.body) if log.HasField("body") else None
+                if isinstance(body, str):
+                    body = vocab.parse_json(body) if body[:1] == "{" else {"content": body}
+                fields = {**attrs, **body} if isinstance(body, dict) else attrs
+                content = content_from_event(name, fields)
+                provider = vocab.normalize_provider(attrs.get("gen_ai.provider.name") or attrs.get("gen_ai.system"))
+                ts = log.time_unix_nano or log.observed_time_unix_nano or time.time_ns()
+                if not any(trace_id) or not any(span_id):
+                    record = content_record(b"", content, app=app, provider=provider, timestamp=rfc3339_ms(ts))
+                    result.records.append((group, stream, record))
+                    result.late += 1
+                    continue
+                outcome, record_to_write = join.add(trace_id + span_id, content, log_group=group, log_stream=stream,
+                                                    app=app, provider=provider, ts_nano=ts)
+                if outcome == "late":
+                    result.late += 1
+                    result.records.append(record_to_write)
+                elif outcome == "redundant":
+                    result.redundant += 1
+                else:
+                    result.joined += 1
+    return result
