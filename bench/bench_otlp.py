@@ -157,6 +157,8 @@ def blast(url: str, batches: list[bytes], batch_size: int, senders: int, seconds
                         break
                     if response.status_code in (429, 503):
                         retries[index] += 1
+                        if time.monotonic() > deadline:
+                            return
                         time.sleep(float(response.headers.get("retry-after", "1")))
                         continue
                     raise SystemExit(f"export failed: {response.status_code} {response.text[:200]}")
@@ -204,7 +206,9 @@ def run_dashcam(args, batches: list[bytes]) -> float:
         wait_ready(f"{base}/healthz", process)
         sampler = RssSampler(process.pid)
         sampler.start()
+        cpu_before = psutil.Process(process.pid).cpu_times()
         spans, seconds, retries = blast(f"{base}/v1/traces", batches, args.batch, args.senders, args.seconds)
+        cpu_after = psutil.Process(process.pid).cpu_times()
         acked_at = time.perf_counter()
         query = {"query": "stats count(*) as n, sum(input.inputTokenCount) as t"}
         counted = httpx.post(f"{base}/api/v1/query", json=query, timeout=120).json()["data"]["rows"][0]["n"]
@@ -214,6 +218,9 @@ def run_dashcam(args, batches: list[bytes]) -> float:
         rate = spans / seconds
         print(f"dashcam: {spans:,} GenAI spans acknowledged in {seconds:.1f} s = {rate:,.0f} spans/s "
               f"({args.senders} senders, {args.batch} spans/batch, {retries} 429/503 retries)")
+        cpu = (cpu_after.user + cpu_after.system) - (cpu_before.user + cpu_before.system)
+        print(f"dashcam: server CPU {cpu:.1f} s = {cpu / spans * 1e6:.0f} µs per span "
+              f"({spans / cpu:,.0f} spans per CPU-second); machine load average {os.getloadavg()[0]:.1f}")
         print(f"dashcam: peak server RSS {sampler.peak / 2**20:,.0f} MiB; all {counted:,} records queryable "
               f"{queryable * 1000:.0f} ms after the last acknowledgement (count exact: {counted == spans})")
         return rate
@@ -249,7 +256,8 @@ def run_phoenix(args, batches: list[bytes]) -> float | None:
         sampler.stopped.set()
         sampler.join()
         rate = stored / total
-        print(f"phoenix: {spans:,} spans acknowledged in {seconds:.1f} s ({spans / seconds:,.0f}/s accepted), "
+        print(f"phoenix: {spans:,} spans acknowledged in {seconds:.1f} s ({spans / seconds:,.0f}/s accepted, "
+              f"{retries} 429/503 retries), "
               f"{stored:,} stored after {total:.1f} s = {rate:,.0f} spans/s; peak RSS {sampler.peak / 2**20:,.0f} MiB")
         return rate
     finally:

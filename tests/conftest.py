@@ -240,3 +240,17 @@ def _shipped_prices():
 
     yield
     pricing.use(pricing.PriceCatalog.shipped())
+
+
+@pytest.fixture
+def chdb_url():
+    """``chdb_url()``: a URL of a fresh chDB database in this process's chDB directory."""
+    made: list[str] = []
+
+    def make() -> str:
+        made.append(fresh_database())
+        return f"chdb://{chdb_root()}?database={made[-1]}"
+
+    yield make
+    if made:
+        drop_chdb_databases(set(made))

@@ -367,5 +367,10 @@ def demo_command(ctx: _Context, records: int) -> None:
     out.print(f"\nTry your own: dashcam --data {data_dir} query 'stats count(*) by modelId'")
 
 
+from dashcam.cli_migrate import make_migrate_command  # noqa: E402  (defined in its own module)
+
+main.add_command(make_migrate_command(_handle_errors, stderr))
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

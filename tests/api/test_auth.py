@@ -57,3 +57,19 @@ def test_the_native_api_wants_a_bearer_key_once_keys_exist(secured_server):
     ok = httpx.get(f"{secured_server.url}/api/v1/log-groups", headers={"authorization": f"Bearer {reader.bearer}"})
     assert ok.status_code == 200 and ok.json() == {"data": []}
     assert httpx.get(f"{secured_server.url}/healthz").status_code == 200  # health needs no key
+
+
+def test_otlp_exports_need_an_ingest_key_once_keys_exist(secured_server):
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    body = ExportTraceServiceRequest().SerializeToString()
+    headers = {"content-type": "application/x-protobuf"}
+    reader = secured_server.keys.create("read")
+    assert httpx.post(f"{secured_server.url}/v1/traces", content=body, headers=headers).status_code == 401
+    denied = httpx.post(f"{secured_server.url}/v1/traces", content=body,
+                        headers={**headers, "authorization": f"Bearer {reader.bearer}"})
+    assert denied.status_code == 403
+    ingester = secured_server.keys.create("ingest")
+    accepted = httpx.post(f"{secured_server.url}/v1/traces", content=body,
+                          headers={**headers, "authorization": f"Bearer {ingester.bearer}"})
+    assert accepted.status_code == 200

@@ -204,15 +204,15 @@ def test_put_log_events_follows_aws_batch_rules(server):
     assert error_code(put, [(now, "a")], group="missing") == "ResourceNotFoundException"
 
     # Exactly at the limit is fine: 1,048,576 bytes counting 26 per event.
-    at_limit = put([(now - 1, "z" * (1_048_576 - 2 * 26 - 1)), (now + 1, "w")])
+    at_limit = put([(now - 1, "z" * (1_048_576 - 2 * 26 - 1)), (now + 2, "w")])
     assert "rejectedLogEventsInfo" not in at_limit
 
     # A retried batch is not stored twice.
-    put([(now + 2, "retried")])
-    put([(now + 2, "retried")])
+    put([(now + 3, "retried")])
+    put([(now + 3, "retried")])
     stored = [e["message"] for e in read_stream(client, "g", "s")]
     assert [m if len(m) < 100 else "big" for m in stored] == \
-        ["ok-1", "big", "ok-2", "ok-4", "ok-4", "w", "retried", "ok-3"]  # by time, then arrival
+        ["ok-1", "big", "ok-2", "ok-4", "ok-4", "w", "retried", "ok-3"]  # by time (each time distinct)
     assert [e["message"] for e in read_stream(client, "short", "s")] == ["ok-5"]
 
 

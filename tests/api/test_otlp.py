@@ -516,7 +516,7 @@ def test_overload_and_store_failures_answer_503_with_retry_after(server, monkeyp
     def failing_write(batch, **kwargs):
         raise StoreError("disk full")
 
-    monkeypatch.setattr(server.dashcam.store, "write_raw", failing_write)
+    monkeypatch.setattr(server.dashcam.store, "write_batch", failing_write)
     failed = httpx.post(f"{server.url}/v1/traces", json=GOOD)
     assert failed.status_code == 503 and failed.headers["retry-after"] and "disk full" in status_message(failed)
     monkeypatch.undo()
@@ -527,3 +527,14 @@ def test_a_resent_export_is_not_stored_twice(server):
     for _ in range(2):
         assert httpx.post(f"{server.url}/v1/traces", content=protobuf_body(), headers=PB).status_code == 200
     assert event_count(server) == 1
+
+
+def test_the_same_export_twice_in_one_group_commit_is_stored_once(server):
+    from dashcam.sources.otlp import map_traces
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    def mapped():  # each request maps its own copy, as two concurrent requests would
+        return otlp_api.event_table(map_traces(ExportTraceServiceRequest.FromString(protobuf_body())).records)
+
+    result = otlp_api.write_tables(server.dashcam.store, [mapped(), mapped()])
+    assert (result.written, result.duplicates, event_count(server)) == (1, 1, 1)

@@ -184,3 +184,23 @@ def test_an_unreachable_server_is_a_store_error():
     with pytest.raises(StoreError, match="cannot"):
         open_store("clickhouse://127.0.0.1:9/db?connect_timeout=1")
     assert not issubclass(StoreError, StoreBusyError)
+
+
+def test_bulk_import_follows_python_where_a_stream_starts_with_a_null_chunk(open_engine_store):
+    # records._stop_reason reads every chunk of a list body; the ClickHouse bulk path does too.
+    from dashcam.records import stable_event_ids
+    from dashcam.sources.lines import frame_lines
+    from dashcam.store.base import Store
+    from dashcam.store.batch import RawBatchBuilder
+
+    line = (b'{"timestamp":"2026-03-02T14:05:13Z","output":{"outputTokenCount":3,"outputBodyJson":'
+            b'[null,{"stop_reason":"z","amazon-bedrock-invocationMetrics":{"invocationLatency":9}}]}}')
+    framed = frame_lines(line + b"\n")
+    builder = RawBatchBuilder()
+    builder.extend("g", "s", framed.array, stable_event_ids("g", framed.items), "f", 1)
+    table = builder.build()[0]
+    engine, python = open_engine_store("clickhouse"), open_engine_store("clickhouse")
+    engine.write_raw(table, source="api")
+    Store.write_raw(python, table, source="api")
+    query = "SELECT stop_reason, latency_ms, output_tokens FROM events"
+    assert engine.execute(query) == python.execute(query) == [("z", 9.0, 3)]

@@ -50,11 +50,12 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 from starlette.concurrency import run_in_threadpool
 
-from dashcam.errors import DashcamError, InputError, StoreError
-from dashcam.records import stable_event_ids
+from dashcam.api.auth import current_principal
+from dashcam.errors import AuthError, DashcamError, ForbiddenError, InputError
+from dashcam.keys import Principal
 from dashcam.sources.otlp import SOURCE_NAME, JoinBuffer, Record, finish_spans, map_logs, map_traces
 from dashcam.store.base import WriteResult
-from dashcam.store.batch import RawBatchBuilder
+from dashcam.store.batch import EventBatchBuilder
 
 log = logging.getLogger("dashcam.otlp")
 
@@ -64,9 +65,8 @@ MAX_INFLIGHT_BYTES = 512 << 20  # ... or this many body bytes held in memory
 RETRY_AFTER_SECONDS = 1
 HOLD_SECONDS = 2.0  # how long a span may wait for its completion's log records
 SWEEP_SECONDS = 1.0
-GROUP_COMMIT_ROWS = 16_384  # at most this many records in one commit
+GROUP_COMMIT_ROWS = 16_384  # at most this many events in one commit
 
-Line = tuple[str, str, bytes]  # (log group, log stream, serialized record)
 
 _PROTOBUF = "protobuf"
 _JSON = "json"
@@ -90,33 +90,40 @@ class OtlpError(Exception):
         self.retry_after = retry_after
 
 
-def serialize(records: list[Record]) -> list[Line]:
-    """Records as the JSON lines the store keeps as ``@message``."""
-    dumps = orjson.dumps
-    return [(group, stream, dumps(record)) for group, stream, record in records]
+def event_table(records: list[Record]) -> pa.Table:
+    """Records as a batch of store events (normalized, hot columns typed, event ids set).
+
+    Built in the request's thread, so the commit thread only concatenates and writes.
+    """
+    builder = EventBatchBuilder()
+    for group, stream, record in records:
+        builder.add_record(group, stream, record, source=SOURCE_NAME, provider=record.get("provider") or "unknown")
+    return builder.build()
 
 
-def write_lines(store, lines: list[Line]) -> WriteResult:
-    """Commit serialized records (any groups) as one batch through the store's bulk path, which
-    derives the hot columns exactly as :func:`dashcam.records.normalize` would."""
-    if not lines:
+def write_tables(store, tables: list[pa.Table]) -> WriteResult:
+    """Commit event batches (any groups) as one transaction; returns once durable.
+
+    Each batch is free of repeats already, but two requests committed together may carry the same
+    event (a client retrying while its first attempt is in flight): only the first is kept.
+    """
+    tables = [t for t in tables if t.num_rows]
+    if not tables:
         return WriteResult(0, 0)
-    builder = RawBatchBuilder()
-    start = 0
-    while start < len(lines):  # one run per consecutive (group, stream)
-        group, stream = lines[start][0], lines[start][1]
-        end = start + 1
-        while end < len(lines) and lines[end][0] == group and lines[end][1] == stream:
-            end += 1
-        items = [line for _, _, line in lines[start:end]]
-        builder.extend(group, stream, pa.array(items, pa.binary()), stable_event_ids(group, items), SOURCE_NAME, start)
-        start = end
-    table, refused = builder.build()
-    result = store.write_raw(table, source=SOURCE_NAME, provider="unknown")
-    if refused or result.rejected:  # cannot happen for records we built; never silent if it does
-        log.error("otlp: the store refused %d records: %s", len(refused) + len(result.rejected),
-                  (refused + result.rejected)[:3])
-    return WriteResult(result.written, result.duplicates)
+    table = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
+    repeats = 0
+    if len(tables) > 1:
+        seen: set[tuple[int, str]] = set()
+        keep = []
+        for event_id, group in zip(table.column("event_id").to_pylist(), table.column("log_group").to_pylist()):
+            key = (event_id, group)
+            keep.append(key not in seen)
+            seen.add(key)
+        repeats = keep.count(False)
+        if repeats:
+            table = table.filter(pa.array(keep))
+    result = store.write_batch(table)
+    return WriteResult(result.written, result.duplicates + repeats)
 
 
 class GroupCommitter:
@@ -133,9 +140,9 @@ class GroupCommitter:
         self._thread = threading.Thread(target=self._run, name="dashcam-otlp-commit", daemon=True)
         self._thread.start()
 
-    def submit(self, lines: list[Line]) -> concurrent.futures.Future:
+    def submit(self, table: pa.Table) -> concurrent.futures.Future:
         future: concurrent.futures.Future = concurrent.futures.Future()
-        self._queue.put((lines, future))
+        self._queue.put((table, future))
         return future
 
     def stop(self) -> None:
@@ -148,7 +155,7 @@ class GroupCommitter:
             if item is None:
                 return
             items = [item]
-            rows = len(item[0])
+            rows = item[0].num_rows
             stopping = False
             while rows < GROUP_COMMIT_ROWS:
                 try:
@@ -159,9 +166,9 @@ class GroupCommitter:
                     stopping = True
                     break
                 items.append(more)
-                rows += len(more[0])
+                rows += more[0].num_rows
             try:
-                result = write_lines(self._store_of(), [line for lines, _ in items for line in lines])
+                result = write_tables(self._store_of(), [table for table, _ in items])
             except BaseException as exc:  # handed to every waiting request, never lost
                 for _, future in items:
                     future.set_exception(exc)
@@ -185,12 +192,12 @@ class Receiver:
         self._unwritten: list[Record] = []  # swept content whose commit failed: retried
         self._sweeper: asyncio.Task | None = None
 
-    async def commit(self, lines: list[Line]) -> None:
-        """Wait until ``lines`` are committed; store errors become OTLP statuses."""
-        if not lines:
+    async def commit(self, table: pa.Table) -> None:
+        """Wait until the events of ``table`` are committed; store errors become OTLP statuses."""
+        if not table.num_rows:
             return
         try:
-            await asyncio.wrap_future(self.committer.submit(lines))
+            await asyncio.wrap_future(self.committer.submit(table))
         except InputError as exc:
             raise OtlpError(400, str(exc)) from None
         except DashcamError as exc:
@@ -213,7 +220,7 @@ class Receiver:
         if not records:
             return
         try:
-            await self.commit(serialize(records))
+            await self.commit(await run_in_threadpool(event_table, records))
             self.stats["content_events_expired"] += len(records)
         except OtlpError as exc:
             log.warning("otlp: could not write %d content events yet: %s", len(records), exc)
@@ -227,7 +234,7 @@ class Receiver:
         records = self._unwritten + self.join.drain()
         self._unwritten = []
         if records:
-            write_lines(self.app.state.dashcam.store, serialize(records))
+            write_tables(self.app.state.dashcam.store, [event_table(records)])
             self.stats["content_events_expired"] += len(records)
 
 
@@ -278,6 +285,7 @@ async def _export(request: Request, signal: str) -> Response:
     receiver.ensure_sweeper()
     try:
         encoding = _encoding_of(request)
+        principal = await _principal(request)
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
             raise OtlpError(413, f"the body is larger than {MAX_BODY_BYTES >> 20} MiB")
@@ -291,9 +299,9 @@ async def _export(request: Request, signal: str) -> Response:
         try:
             content_encoding = request.headers.get("content-encoding", "identity")
             if signal == "traces":
-                response = await _traces(receiver, raw, content_encoding, encoding)
+                response = await _traces(receiver, raw, content_encoding, encoding, principal)
             else:
-                response = await _logs(receiver, raw, content_encoding, encoding)
+                response = await _logs(receiver, raw, content_encoding, encoding, principal)
         finally:
             receiver.inflight_requests -= 1
             receiver.inflight_bytes -= len(raw)
@@ -303,13 +311,35 @@ async def _export(request: Request, signal: str) -> Response:
         return _error_reply(encoding, error)
 
 
-async def _traces(receiver: Receiver, raw: bytes, content_encoding: str, encoding: str) -> Any:
+async def _principal(request: Request) -> Principal:
+    """The caller, who must be allowed to ingest (exporters send keys via OTEL_EXPORTER_OTLP_HEADERS)."""
+    try:
+        principal = await current_principal(request)
+        principal.require("ingest")
+    except AuthError as exc:
+        raise OtlpError(401, str(exc)) from None
+    except ForbiddenError as exc:
+        raise OtlpError(403, str(exc)) from None
+    return principal
+
+
+def _check_groups(principal: Principal, table: pa.Table) -> None:
+    """Refuse the whole export when a record would land in a log group the key may not write."""
+    if principal.log_groups == "*" or table.num_rows == 0:
+        return
+    for group in set(table.column("log_group").to_pylist()):
+        if not principal.may("ingest", group):
+            raise OtlpError(403, f"key {principal.key_id} may not ingest into log group {group!r}")
+
+
+async def _traces(receiver: Receiver, raw: bytes, content_encoding: str, encoding: str,
+                  principal: Principal) -> Any:
     def decode_and_map():
         request = _decode(raw, content_encoding, encoding, ExportTraceServiceRequest)
         result = map_traces(request, join=receiver.join, hold=HOLD_SECONDS > 0)
-        return result, serialize(result.records)
+        return result, event_table(result.records)
 
-    result, lines = await _guarded(decode_and_map)
+    result, table = await _guarded(decode_and_map)
     if result.pending:
         # Spans still awaiting their completion's log records: wait a little, unanswered.
         receiver.stats["spans_held"] += len(result.pending)
@@ -319,8 +349,9 @@ async def _traces(receiver: Receiver, raw: bytes, content_encoding: str, encodin
             await asyncio.sleep(0.02)
         held = finish_spans(result.pending, receiver.join)
         result.records += held
-        lines += serialize(held)
-    await receiver.commit(lines)
+        table = pa.concat_tables([table, await _guarded(lambda: event_table(held))])
+    _check_groups(principal, table)
+    await receiver.commit(table)
     stats = receiver.stats
     stats["spans_received"] += result.spans
     stats["spans_ignored_not_genai"] += result.ignored
@@ -334,14 +365,16 @@ async def _traces(receiver: Receiver, raw: bytes, content_encoding: str, encodin
     return response
 
 
-async def _logs(receiver: Receiver, raw: bytes, content_encoding: str, encoding: str) -> Any:
+async def _logs(receiver: Receiver, raw: bytes, content_encoding: str, encoding: str,
+                principal: Principal) -> Any:
     def decode_and_map():
         request = _decode(raw, content_encoding, encoding, ExportLogsServiceRequest)
         result = map_logs(request, join=receiver.join)
-        return result, serialize(result.records)
+        return result, event_table(result.records)
 
-    result, lines = await _guarded(decode_and_map)
-    await receiver.commit(lines)
+    result, table = await _guarded(decode_and_map)
+    _check_groups(principal, table)
+    await receiver.commit(table)
     stats = receiver.stats
     stats["log_records_received"] += result.log_records
     stats["log_records_ignored_not_genai"] += result.ignored

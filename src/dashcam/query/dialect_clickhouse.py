@@ -140,12 +140,12 @@ class ClickHouseDialect(Dialect):
 
     # ------------------------------------------------------------------ JSON
 
-    def _at(self, function: str, doc: exp.Expression, pointer: str) -> exp.Expression:
-        """``function(doc, key-or-index, ...)`` for a pointer; a numeric segment indexes an array
-        (1-based) where the value is one, and names an object key elsewhere."""
+    def _at(self, function: str, doc: exp.Expression, pointer: str, *extra: exp.Expression) -> exp.Expression:
+        """``function(doc, key-or-index, ..., *extra)`` for a pointer; a numeric segment indexes an
+        array (1-based) where the value is one, and names an object key elsewhere."""
         def build(prefix: list[exp.Expression], rest: list[str]) -> exp.Expression:
             if not rest:
-                return fn(function, doc, *prefix)
+                return fn(function, doc, *prefix, *extra)
             segment, tail = rest[0], rest[1:]
             as_key = build(prefix + [lit(segment)], tail)
             if not segment.isdigit():
@@ -160,17 +160,16 @@ class ClickHouseDialect(Dialect):
         return exp.Nullif(this=self._at("JSONExtractRaw", doc, pointer), expression=lit(""))
 
     def json_get_text(self, doc: exp.Expression, pointer: str, *, safe: bool) -> exp.Expression:
-        raw = exp.Nullif(this=exp.Nullif(this=self._at("JSONExtractRaw", doc, pointer), expression=lit("")),
-                         expression=lit("null"))
-        is_string = exp.EQ(this=self._at("JSONType", doc, pointer), expression=lit("String"))
-        return fn("if", is_string, self._at("JSONExtractString", doc, pointer), raw)
+        # Extracting as Nullable(String) is DuckDB's json_extract_string in one parse: strings
+        # unquoted, other values as compact JSON text, JSON null and missing as NULL.
+        return self._at("JSONExtract", doc, pointer, lit("Nullable(String)"))
 
     def json_text(self, value: exp.Expression) -> exp.Expression:
         # A value is JSON text on its own: a string is read out of a one-key wrapper document
-        # (ClickHouse's JSONExtractString does not read a scalar at the document root).
+        # (ClickHouse's JSON functions do not read a scalar at the document root).
         wrapped = fn("concat", lit('{"v":'), value, lit("}"))
         return case(
-            (fn("startsWith", value, lit('"')), fn("JSONExtractString", wrapped, lit("v"))),
+            (fn("startsWith", value, lit('"')), fn("JSONExtract", wrapped, lit("v"), lit("Nullable(String)"))),
             default=exp.Nullif(this=value, expression=lit("null")),
         )
 

@@ -3,7 +3,8 @@
 :func:`map_traces` turns a decoded ``ExportTraceServiceRequest`` and :func:`map_logs` a decoded
 ``ExportLogsServiceRequest`` into records in the one record shape (:mod:`dashcam.records`). The
 vocabularies (OTel GenAI ≥1.37 and ≤1.36, OpenLLMetry legacy, OpenInference, OpenLIT) are read
-by :mod:`dashcam.sources.otlp_vocabularies`.
+by :mod:`dashcam.sources.otlp_vocabularies`; where content lives, by
+:mod:`dashcam.sources.otlp_content`.
 
 **Which spans become records.** One record per *model call*: a span with a GenAI marker
 (``gen_ai.operation.name``, ``gen_ai.system``, ``gen_ai.provider.name``, ``llm.request.type``,
@@ -72,24 +73,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
 from dashcam.records import SCHEMA_TYPE, SCHEMA_VERSION, check_log_group_name
 from dashcam.sources import otlp_vocabularies as vocab
+from dashcam.sources.otlp_content import CONTENT_EVENTS, Content, content_from_attributes, content_from_event
 
 SOURCE_NAME = "otlp"
 LOG_GROUP_PREFIX = "/dashcam/otlp/"
 CONTENT_SCHEMA_TYPE = "ModelInvocationContent"
 
-# Log-record / span-event names that carry prompt or completion content.
-_INPUT_EVENTS = {"gen_ai.user.message": "user", "gen_ai.assistant.message": "assistant",
-                 "gen_ai.tool.message": "tool"}
-_SYSTEM_EVENT = "gen_ai.system.message"
-_CHOICE_EVENT = "gen_ai.choice"
-_DETAILS_EVENT = "gen_ai.client.inference.operation.details"
-_PROMPT_EVENT, _COMPLETION_EVENT = "gen_ai.content.prompt", "gen_ai.content.completion"
-CONTENT_EVENTS = frozenset({*_INPUT_EVENTS, _SYSTEM_EVENT, _CHOICE_EVENT, _DETAILS_EVENT,
-                            _PROMPT_EVENT, _COMPLETION_EVENT})
 # Span events that mark a streamed chunk (the first one gives time to first token).
 _CHUNK_EVENTS = ("First Token Stream Event", "llm.content.completion.chunk", "gen_ai.content.completion.chunk")
 _BEDROCK_RUNTIME_METHODS = {"Converse", "ConverseStream", "InvokeModel", "InvokeModelWithResponseStream"}
@@ -137,141 +128,6 @@ def rfc3339_ms(unix_nano: int) -> str:
     """``2026-03-02T14:00:00.123Z`` for nanoseconds since the epoch."""
     ms = unix_nano // 1_000_000
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000)) + f".{ms % 1000:03d}Z"
-
-
-# --------------------------------------------------------------------------- content
-
-
-@dataclass
-class Content:
-    """Prompt and completion of one call, gathered from attributes, span events or log records."""
-
-    system: list[dict[str, Any]] = field(default_factory=list)
-    input: list[dict[str, Any]] = field(default_factory=list)
-    output: list[dict[str, Any]] = field(default_factory=list)
-    tools: list[Any] = field(default_factory=list)
-    # True once a completion was reported, even with its text withheld (content capture off).
-    answered: bool = False
-
-    @property
-    def has_input(self) -> bool:
-        return bool(self.system or self.input)
-
-    @property
-    def has_output(self) -> bool:
-        return bool(self.output) or self.answered
-
-    def __bool__(self) -> bool:
-        return self.has_input or self.has_output or bool(self.tools)
-
-    def merge(self, other: "Content") -> "Content":
-        """This content with ``other``'s added (other's pieces are later in the conversation)."""
-        self.system.extend(other.system)
-        self.input.extend(other.input)
-        self.output.extend(other.output)
-        self.tools.extend(other.tools)
-        self.answered = self.answered or other.answered
-        return self
-
-    def weight(self) -> int:
-        """Rough size in bytes, for the join buffer's bound."""
-        return len(orjson.dumps([self.system, self.input, self.output, self.tools], default=str))
-
-
-def content_from_event(name: str, fields: dict[str, Any]) -> Content:
-    """The content one GenAI event carries (a log record's body + attributes, or a span event's
-    attributes), whichever generation of the conventions it follows."""
-    content = Content()
-    if name == _DETAILS_EVENT:
-        return content_from_attributes(fields)
-    if name == _PROMPT_EVENT:
-        content.input = _legacy_messages(fields.get("gen_ai.prompt"), "user")
-    elif name == _COMPLETION_EVENT:
-        content.output = _legacy_messages(fields.get("gen_ai.completion"), "assistant")
-        content.answered = True
-    elif name == _SYSTEM_EVENT:
-        content.system = vocab.blocks(fields.get("content"))
-    elif name in _INPUT_EVENTS:
-        message = vocab.openai_message({**fields, "role": fields.get("role") or _INPUT_EVENTS[name]})
-        if message is not None:
-            content.input = [message]
-    elif name == _CHOICE_EVENT:
-        raw = fields.get("message")
-        raw = vocab.parse_json(raw) if isinstance(raw, str) else raw
-        body = dict(raw) if isinstance(raw, dict) else {}
-        body["role"] = body.get("role") or "assistant"
-        message = vocab.openai_message(body) or {"role": "assistant", "content": []}
-        if fields.get("finish_reason") is not None:
-            message["finishReason"] = fields["finish_reason"]
-        if fields.get("index") is not None:
-            message["index"] = fields["index"]
-        content.output = [message]
-        content.answered = True
-    return content
-
-
-def content_from_attributes(attrs: dict[str, Any]) -> Content:
-    """Content carried in span attributes, by vocabulary: OTel ≥1.37 messages, OpenLLMetry's
-    flattened prompt/completion, OpenInference's flattened messages (else raw input/output)."""
-    content = Content()
-    if "gen_ai.system_instructions" in attrs:
-        content.system = vocab.blocks(_decoded(attrs["gen_ai.system_instructions"]))
-    if "gen_ai.input.messages" in attrs:
-        content.input = vocab.message_list(attrs["gen_ai.input.messages"])
-    elif "gen_ai.prompt.0.content" in attrs or "gen_ai.prompt.0.role" in attrs:
-        content.input = vocab.openllmetry_messages(attrs, "gen_ai.prompt")
-    elif "llm.input_messages.0.message.role" in attrs or "llm.input_messages.0.message.content" in attrs:
-        content.input = vocab.openinference_messages(attrs, "llm.input_messages")
-    elif "input.value" in attrs:
-        content.input = vocab.openinference_value(attrs["input.value"], output=False)
-    elif isinstance(attrs.get("gen_ai.prompt"), str):  # deprecated ≤1.27 attribute
-        content.input = _legacy_messages(attrs["gen_ai.prompt"], "user")
-
-    if "gen_ai.output.messages" in attrs:
-        content.output = vocab.message_list(attrs["gen_ai.output.messages"])
-    elif "gen_ai.completion.0.content" in attrs or "gen_ai.completion.0.role" in attrs \
-            or "gen_ai.completion.0.finish_reason" in attrs:
-        content.output = vocab.openllmetry_messages(attrs, "gen_ai.completion")
-    elif "llm.output_messages.0.message.role" in attrs or "llm.output_messages.0.message.content" in attrs:
-        content.output = vocab.openinference_messages(attrs, "llm.output_messages")
-    elif "output.value" in attrs:
-        content.output = vocab.openinference_value(attrs["output.value"], output=True)
-    elif isinstance(attrs.get("gen_ai.completion"), str):
-        content.output = _legacy_messages(attrs["gen_ai.completion"], "assistant")
-    for message in content.output:
-        if message.get("role") == "user":
-            message["role"] = "assistant"
-    content.answered = bool(content.output)
-
-    # System messages sent as ordinary input messages belong in Converse's "system".
-    if content.input and any(m.get("role") == "system" for m in content.input):
-        for message in content.input:
-            if message.get("role") == "system":
-                content.system.extend(message["content"])
-        content.input = [m for m in content.input if m.get("role") != "system"]
-    content.tools = vocab.tool_definitions(attrs)
-    return content
-
-
-def _legacy_messages(value: Any, role: str) -> list[dict[str, Any]]:
-    decoded = vocab.parse_json(value) if isinstance(value, str) else value
-    if isinstance(decoded, (list, dict)):
-        found = vocab.message_list(decoded, vocab.openai_message)
-        for message in found:
-            if role == "assistant" and message.get("role") == "user":
-                message["role"] = "assistant"
-        if found:
-            return found
-    if value is None or value == "":
-        return []
-    return [{"role": role, "content": vocab.blocks(value if isinstance(value, str) else decoded)}]
-
-
-def _decoded(value: Any) -> Any:
-    if isinstance(value, str) and value[:1] in ("[", "{"):
-        decoded = vocab.parse_json(value)
-        return value if decoded is None else decoded
-    return value
 
 
 # --------------------------------------------------------------------------- the join buffer
@@ -340,6 +196,8 @@ class JoinBuffer:
 
     def take(self, key: bytes) -> Content | None:
         """Remove and return the content waiting for span ``key``."""
+        if key not in self._waiting:  # the common case, without taking the lock
+            return None
         with self._lock:
             waiting = self._waiting.pop(key, None)
             if waiting is None:
@@ -529,7 +387,9 @@ def map_traces(request: Any, *, join: JoinBuffer | None = None, hold: bool = Fal
                     if buffered is not None:
                         content = _joined(content, buffered)
                 record = _record(view, content, app)
-                if join is not None:
+                # Remember the span for content that may follow it: needed when it lacks some, or
+                # when its service sends content log records (which could duplicate what it has).
+                if join is not None and (not (content.has_input and content.has_output) or join.sends_content(app)):
                     join.written(key, group, stream, record, content)
                 result.records.append((group, stream, record))
     return result

@@ -46,6 +46,7 @@ import queue
 import re
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -59,7 +60,8 @@ from dashcam.errors import (
     AlreadyExistsError, ConfigError, DashcamError, NotFoundError, QueryExecutionError, StoreBusyError, StoreError,
 )
 from dashcam.store import ClickHouseTarget
-from dashcam.store.base import RETENTION_DAYS, LogGroupInfo, LogStreamInfo, Store, WriteResult
+from dashcam.store.base import RETENTION_DAYS, LogGroupInfo, LogStreamInfo, RawWriteResult, Store, WriteResult
+from dashcam.store.clickhouse_ingest import normalized_sql, rejection_sql
 from dashcam.store.clickhouse_schema import (
     EVENTS_LOCAL_TABLE, ddl_statements, delete_group_statements, events_storage_table, quote_ident, reprice_sql,
     retention_ttl,
@@ -211,6 +213,62 @@ class ClickHouseStore(Store):
         with self._write_lock:
             return self._guarded(lambda: self._commit_events(batch))
 
+    def write_raw(self, batch: pa.Table, *, source: str, provider: str = "aws.bedrock") -> RawWriteResult:
+        # JSON is parsed once per line, in C++ on every core, into a staging table; see
+        # clickhouse_ingest (the Python path of the base class gives the same rows, 10x slower).
+        if batch.num_rows == 0:
+            return RawWriteResult(0, 0, [])
+        with self._write_lock:
+            return self._guarded(lambda: self._commit_raw(batch, source, provider))
+
+    def _commit_raw(self, batch: pa.Table, source: str, provider: str) -> RawWriteResult:
+        writer, suffix = self._writer, uuid.uuid4().hex[:16]
+        incoming, ready, fresh = (f"_dashcam_{name}_{suffix}" for name in ("incoming", "ready", "fresh"))
+        columns = ", ".join(quote_ident(c) for c in EVENT_COLUMN_NAMES)
+        try:
+            # Memory tables on the node this client talks to: the batch never leaves it until insert.
+            writer.command(f"CREATE TABLE {incoming} (row_idx Int64, event_id Int64, log_group String,"
+                           " log_stream String, message String) ENGINE = Memory")
+            writer.insert_arrow(incoming, batch, settings={"insert_deduplicate": 0})
+            normalized = normalized_sql(incoming, provider, source, pricing.current().ranges())
+            writer.command(f"CREATE TABLE {ready} ENGINE = Memory AS {normalized}")
+            rejected = [(int(i), str(reason)) for i, reason in writer.query(rejection_sql(incoming, ready)).result_rows]
+            self._ensure_groups(pc.unique(batch["log_group"]).to_pylist(), int(time.time() * 1000))
+            timestamped, lo, hi = writer.query(
+                f"SELECT count(), min(ts), max(ts) FROM {ready} WHERE ts IS NOT NULL").result_rows[0]
+            if not timestamped:
+                return RawWriteResult(0, 0, rejected)
+            # New events: not stored yet (in the batch's groups and time span), the first of each id.
+            writer.command(
+                f"CREATE TABLE {fresh} ENGINE = Memory AS SELECT {columns} FROM {ready}"
+                f" WHERE ts IS NOT NULL AND (log_group, event_id) NOT IN ("
+                f"  SELECT log_group, event_id FROM {EVENTS_TABLE} WHERE log_group IN (SELECT log_group FROM {ready})"
+                f"  AND ts BETWEEN %(lo)s AND %(hi)s)"
+                " ORDER BY row_idx LIMIT 1 BY event_id", parameters={"lo": _dt(lo), "hi": _dt(hi)})
+            written = int(writer.query(f"SELECT count() FROM {fresh}").result_rows[0][0])
+            if written:
+                self._command(writer, f"INSERT INTO {EVENTS_TABLE} ({columns}) SELECT {columns} FROM {fresh}",
+                              **self._insert_settings(EVENTS_TABLE))
+            self._command(writer, (
+                f"INSERT INTO {LOG_STREAMS_TABLE} (log_group, name, created_ms, first_event_ms, last_event_ms,"
+                " last_ingestion_ms) SELECT log_group, log_stream, toUnixTimestamp64Milli(now64(3)),"
+                " min(toUnixTimestamp64Milli(ts)), max(toUnixTimestamp64Milli(ts)),"
+                f" max(toUnixTimestamp64Milli(ingestion_time)) FROM {ready} WHERE ts IS NOT NULL"
+                " GROUP BY log_group, log_stream"))
+            return RawWriteResult(written, int(timestamped) - written, rejected)
+        finally:
+            for table in (fresh, ready, incoming):
+                try:
+                    writer.command(f"DROP TABLE IF EXISTS {table}")
+                except Exception:  # noqa: BLE001 - a Memory table; dropped with the session at worst
+                    pass
+
+    def _insert_settings(self, table: str) -> dict[str, Any]:
+        settings: dict[str, Any] = {"insert_deduplicate": 0}
+        if self.cluster and table == EVENTS_TABLE:
+            settings["distributed_foreground_insert"] = 1
+        return settings
+
     def _guarded(self, work: Callable[[], T]) -> T:
         try:
             return work()
@@ -229,10 +287,7 @@ class ClickHouseStore(Store):
         return WriteResult(fresh.num_rows, batch.num_rows - fresh.num_rows)
 
     def _insert(self, table: str, data: pa.Table) -> None:
-        settings: dict[str, Any] = {"insert_deduplicate": 0}
-        if self.cluster and table == EVENTS_TABLE:
-            settings["distributed_foreground_insert"] = 1
-        self._writer.insert_arrow(table, data, settings=settings)
+        self._writer.insert_arrow(table, data, settings=self._insert_settings(table))
 
     def _new_events(self, batch: pa.Table) -> pa.Table:
         """The events of ``batch`` not stored yet (nor earlier in the batch)."""
@@ -400,6 +455,17 @@ class ClickHouseStore(Store):
             {"g": log_group, "p": prefix},
         )
         return [LogStreamInfo(*r) for r in rows]
+
+    def create_log_stream(self, log_group: str, name: str) -> None:
+        with self._write_lock:
+            self._require_group(log_group)
+            if self._read(f"SELECT 1 FROM {LOG_STREAMS_TABLE} WHERE log_group = %(g)s AND name = %(n)s LIMIT 1",
+                          {"g": log_group, "n": name}):
+                raise AlreadyExistsError(f"log stream {name!r} already exists in log group {log_group!r}")
+            self._guarded(lambda: self._writer.insert(
+                LOG_STREAMS_TABLE, [[log_group, name, int(time.time() * 1000), None, None, None]],
+                column_names=["log_group", "name", "created_ms", "first_event_ms", "last_event_ms",
+                              "last_ingestion_ms"]))
 
     def set_retention(self, log_group: str, days: int | None) -> None:
         if days is not None and days not in RETENTION_DAYS:

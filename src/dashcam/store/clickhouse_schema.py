@@ -180,28 +180,34 @@ def delete_group_statements(database: str, cluster: str | None, name: str) -> li
     ]
 
 
+def cost_expression(ranges: list[tuple], *, at: str) -> str:
+    """ClickHouse SQL for an event's cost by the rule of :meth:`dashcam.pricing.PriceCatalog.cost`,
+    over the typed columns (``model_id``, token counts, ``error_code``) at epoch-ms ``at``, from
+    price ranges (:meth:`dashcam.pricing.PriceCatalog.ranges`): a failed call costs 0, no token
+    counts or an unpriced model give NULL; the model id is tried without its ARN prefix, then
+    also without its geo prefix. Terms are added in the order Python adds them (same floats)."""
+    exact = f"replaceRegexpOne(ifNull(`model_id`, ''), {quote_string(ARN_PREFIX)}, '')"
+    base = f"replaceRegexpOne({exact}, {quote_string(GEO_PREFIX)}, '')"
+    branches = []
+    for key in (exact, base):
+        for model, start, until, inp, out, read, write in ranges:
+            usd = (f"(ifNull(`input_tokens`, 0) * {float(inp)!r} + ifNull(`output_tokens`, 0) * {float(out)!r}"
+                   f" + ifNull(`cache_read_tokens`, 0) * {float(inp if read is None else read)!r}"
+                   f" + ifNull(`cache_write_tokens`, 0) * {float(inp if write is None else write)!r}) / 1000000")
+            branches.append(f"{key} = {quote_string(model)} AND {at} >= {int(start)} AND {at} < {int(until)}, {usd}")
+    return ("multiIf(`error_code` IS NOT NULL, 0., `input_tokens` IS NULL AND `output_tokens` IS NULL, NULL, "
+            + "".join(f"{b}, " for b in branches) + "NULL)")
+
+
 def reprice_sql(ranges: list[tuple], start_ms: int | None, end_ms: int | None) -> tuple[str, str]:
     """(count query, ``UPDATE ...`` clause of an ALTER TABLE) recomputing ``cost_usd`` of events in
-    a time range from price ranges (:meth:`dashcam.pricing.PriceCatalog.ranges`), by the rule of
-    :mod:`dashcam.pricing`, as the DuckDB store does: events whose record has its own ``costUsd``
-    keep it; a failed call costs 0; no token counts or an unpriced model give NULL. The model id
-    is tried without its ARN prefix, then also without its geo prefix."""
+    a time range by :func:`cost_expression`, as the DuckDB store does: events whose record has
+    its own ``costUsd`` keep it; returns the events without one."""
     lo = 0 if start_ms is None else int(start_ms)
     hi = 253402300799999 if end_ms is None else int(end_ms)
     window = f"toUnixTimestamp64Milli(`ts`) BETWEEN {lo} AND {hi}"
     own = "JSONHas(`message`, 'costUsd')"
-    exact = f"replaceRegexpOne(ifNull(`model_id`, ''), {quote_string(ARN_PREFIX)}, '')"
-    base = f"replaceRegexpOne({exact}, {quote_string(GEO_PREFIX)}, '')"
-    at = "toUnixTimestamp64Milli(`ts`)"
-    branches = []
-    for key in (exact, base):
-        for model, start, until, inp, out, read, write in ranges:
-            usd = (f"(ifNull(`input_tokens`, 0) * {inp!r} + ifNull(`output_tokens`, 0) * {out!r}"
-                   f" + ifNull(`cache_read_tokens`, 0) * {(inp if read is None else read)!r}"
-                   f" + ifNull(`cache_write_tokens`, 0) * {(inp if write is None else write)!r}) / 1000000")
-            branches.append(f"{key} = {quote_string(model)} AND {at} >= {int(start)} AND {at} < {int(until)}, {usd}")
-    cost = "multiIf(`error_code` IS NOT NULL, 0, `input_tokens` IS NULL AND `output_tokens` IS NULL, NULL, " \
-        + "".join(f"{b}, " for b in branches) + "NULL)"
+    cost = cost_expression(ranges, at="toUnixTimestamp64Milli(`ts`)")
     count = f"SELECT count() FROM {EVENTS_TABLE} WHERE {window} AND NOT {own}"
     update = f"UPDATE `cost_usd` = {cost} WHERE {window} AND (NOT {own} OR `cost_usd` IS NULL)"
     return count, update

@@ -239,7 +239,8 @@ class DuckDBStore(Store):
             ).to_arrow_reader(batch_rows)
             for batch in reader:
                 if batch.num_rows:
-                    yield pa.Table.from_batches([batch]).cast(ARROW_SCHEMA)
+                    # Timestamps are kept to the millisecond (the event schema), as ClickHouse keeps them.
+                    yield pa.Table.from_batches([batch]).cast(ARROW_SCHEMA, safe=False)
         except duckdb.Error as exc:
             raise StoreError(f"reading log group {log_group!r} failed: {exc}") from None
         finally:
