@@ -6,9 +6,10 @@ Generates the sample logs once per size (cached under --work, shared with bench_
   * import: ``Dashcam.import_logs`` of the same gzip JSON Lines into a fresh DuckDB data directory
     and into a fresh chDB directory — files to committed, normalized, deduplicated rows;
   * the four core questions through dashcam's full path (parse, compile, execute, decode), the
-    median of --runs after one warm-up, on DuckDB, on chDB, and on chDB without FINAL (what
-    exact reads cost: ``final=0`` reads the same data, no duplicates being present);
-  * bytes on disk of each store.
+    median of --runs after one warm-up: on DuckDB; on chDB as dashcam reads it (no FINAL: one
+    writer); with FINAL, as dashcam reads a ClickHouse server — right after the import, and
+    again once the parts are merged (``OPTIMIZE TABLE ... FINAL``, what background merges reach);
+  * bytes on disk of each store (chDB: active parts only; replaced parts linger for minutes).
 Both stores stay under --work (or a temporary directory without --work) only with --keep.
 """
 
@@ -61,13 +62,18 @@ def main() -> None:
         for name, url in stores.items():
             with Dashcam(open_store(url)) as dashcam:
                 summary = dashcam.import_logs([logs])
-            size = _size(root / name)
+            size = _size(root / name) if name == "duckdb" else dashcam.store.execute(
+                "SELECT sum(bytes_on_disk) FROM system.parts WHERE active AND database = currentDatabase()")[0][0]
             print(f"{name:8} {summary.seconds:9.1f} {summary.written / summary.seconds:11,.0f} {size / 1e6:11.1f}")
 
         timings: dict[str, dict[str, float]] = {}
         rows: dict[str, int] = {}
-        for name, url in [*stores.items(), ("chdb-nofinal", stores["chdb"] + "?final=0")]:
+        for name, url in [*stores.items(), ("final", stores["chdb"] + "?final=1"),
+                          ("merged", stores["chdb"] + "?final=1")]:
             with Dashcam(open_store(url)) as dashcam:
+                if name == "merged":
+                    dashcam.store.execute("SELECT 1")
+                    dashcam.store._writer.command("OPTIMIZE TABLE events FINAL")
                 total = dashcam.store.execute("SELECT count(*) FROM events")[0][0]
                 assert total == args.records, (name, total)
                 timings[name] = {}
@@ -76,10 +82,10 @@ def main() -> None:
                     assert rows.setdefault(saved.key, len(result.rows)) == len(result.rows), (name, saved.key)
                     timings[name][saved.key] = _median_ms(lambda: dashcam.query(saved.text), args.runs)
         print(f"\n{args.records:,} records; median of {args.runs} runs, ms (dashcam's full query path)")
-        print(f"{'question':10} {'duckdb':>9} {'chdb':>9} {'no FINAL':>9} {'chdb/duckdb':>12}  rows")
+        print(f"{'question':10} {'duckdb':>8} {'chdb':>8} {'FINAL':>8} {'merged':>8} {'chdb/duckdb':>12}  rows")
         for saved in CORE_QUESTIONS:
-            d, c, n = (timings[s][saved.key] for s in ("duckdb", "chdb", "chdb-nofinal"))
-            print(f"{saved.key:10} {d:9.1f} {c:9.1f} {n:9.1f} {c / d:12.2f}  {rows[saved.key]}")
+            d, c, f, m = (timings[s][saved.key] for s in ("duckdb", "chdb", "final", "merged"))
+            print(f"{saved.key:10} {d:8.1f} {c:8.1f} {f:8.1f} {m:8.1f} {c / d:12.2f}  {rows[saved.key]}")
     finally:
         if args.keep:
             print(f"\nstores kept under {root}")

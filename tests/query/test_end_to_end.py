@@ -238,3 +238,18 @@ def test_a_presence_test_carried_through_a_subquery_renders(open_engine_store, e
     s = open_engine_store(engine, "x")
     s.write_records("g", "s", [{"timestamp": "2026-03-02T10:00:00Z", "errorCode": "E"}], source="api")
     assert run(s, "fields ispresent(errorCode) as e | limit 5 | filter e = 1") == [{"e": 1}]
+
+
+def test_numeric_path_segments_and_whole_rank_percentiles(open_engine_store, engine):
+    # `a.0` is an array index where `a` is a list and a key where it is an object (ClickHouse
+    # indexes from 1 and decides per row); pct is the nearest rank also when p * n is whole.
+    s = open_engine_store(engine, "paths")
+    s.write_records("g", "s", [
+        {"timestamp": "2026-03-02T10:00:00Z", "a": {"0": "key"}, "n": 1},
+        {"timestamp": "2026-03-02T10:00:01Z", "a": ["first", "second"], "n": 2},
+        {"timestamp": "2026-03-02T10:00:02Z", "a": "text", "n": 3},
+    ] + [{"timestamp": f"2026-03-02T10:01:{i:02d}Z", "n": i} for i in range(4, 21)], source="api")
+    rows = run(s, "filter ispresent(a) | fields a.0, a.1 | sort @timestamp asc")
+    assert rows == [{"a.0": "key", "a.1": None}, {"a.0": "first", "a.1": "second"}, {"a.0": None, "a.1": None}]
+    assert run(s, "stats pct(n, 50) as p50, pct(n, 95) as p95, pct(n, 5) as p5, pct(n, 100) as top") == [
+        {"p50": 10, "p95": 19, "p5": 1, "top": 20}]

@@ -35,6 +35,8 @@ def test_clickhouse_urls():
     assert parse_store_url("clickhouse://ch.example?secure=1&final=0&fsync=0") == ClickHouseTarget(
         "https", host="ch.example", final=False, fsync=False)
     assert parse_store_url("clickhouse://h").database == "dashcam"
+    assert parse_store_url("clickhouse://h").reads_final and not parse_store_url("chdb://memory").reads_final
+    assert parse_store_url("chdb://memory?final=1").reads_final
 
 
 def test_chdb_urls(tmp_path):
@@ -60,7 +62,7 @@ def test_single_node_ddl_is_exactly_this():
     statements = ddl_statements("dashcam")
     assert statements[0] == "CREATE DATABASE IF NOT EXISTS `dashcam`"
     assert statements[1] == (
-        "CREATE TABLE IF NOT EXISTS `dashcam`.log_groups (\n    `name` String,\n    `created_ms` Int64,\n"
+        "CREATE TABLE IF NOT EXISTS `dashcam`.log_group_versions (\n    `name` String,\n    `created_ms` Int64,\n"
         "    `retention_days` Nullable(Int32),\n    `version` UInt64,\n    `deleted` UInt8\n"
         ") ENGINE = ReplacingMergeTree(version, deleted)\nORDER BY `name`")
     assert statements[2].endswith(") ENGINE = AggregatingMergeTree\nORDER BY (`log_group`, `name`)")
@@ -75,19 +77,27 @@ def test_single_node_ddl_is_exactly_this():
         ") ENGINE = ReplacingMergeTree(ingestion_time)\nPARTITION BY toDate(`ts`)\n"
         "PRIMARY KEY (`log_group`, `model_id`, `ts`)\nORDER BY (`log_group`, `model_id`, `ts`, `event_id`)\n"
         "SETTINGS allow_nullable_key = 1, fsync_after_insert = 1, fsync_part_directory = 1")
-    assert len(statements) == 4
+    assert statements[4] == (
+        "CREATE VIEW IF NOT EXISTS `dashcam`.log_groups AS\n"
+        "SELECT `name`, latest.1 AS `created_ms`, latest.2 AS `retention_days` FROM (\n"
+        "    SELECT `name`, argMax((`created_ms`, `retention_days`, `deleted`), `version`) AS latest\n"
+        "    FROM `dashcam`.log_group_versions GROUP BY `name`\n"
+        ") WHERE latest.3 = 0")
+    assert statements[5].startswith("CREATE VIEW IF NOT EXISTS `dashcam`.log_streams AS\n")
+    assert statements[5].endswith("FROM `dashcam`.log_stream_parts GROUP BY `log_group`, `name`")
+    assert len(statements) == 6
     assert ddl_statements("dashcam", fsync=False)[3].endswith("SETTINGS allow_nullable_key = 1")
 
 
 def test_cluster_ddl_is_exactly_this():
     statements = ddl_statements("logs", "prod")
     assert statements[0] == "CREATE DATABASE IF NOT EXISTS `logs` ON CLUSTER `prod`"
-    assert statements[1].startswith("CREATE TABLE IF NOT EXISTS `logs`.log_groups ON CLUSTER `prod` (\n")
+    assert statements[1].startswith("CREATE TABLE IF NOT EXISTS `logs`.log_group_versions ON CLUSTER `prod` (\n")
     assert statements[1].endswith(
-        ") ENGINE = ReplicatedReplacingMergeTree('/clickhouse/dashcam/{database}/log_groups', '{shard}-{replica}', "
-        "version, deleted)\nORDER BY `name`")
+        ") ENGINE = ReplicatedReplacingMergeTree('/clickhouse/dashcam/{database}/log_group_versions', "
+        "'{shard}-{replica}', version, deleted)\nORDER BY `name`")
     assert statements[2].endswith(
-        ") ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/dashcam/{database}/log_streams', "
+        ") ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/dashcam/{database}/log_stream_parts', "
         "'{shard}-{replica}')\nORDER BY (`log_group`, `name`)")
     assert statements[3].startswith("CREATE TABLE IF NOT EXISTS `logs`.events_local ON CLUSTER `prod` (\n")
     assert (") ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/events_local', "
@@ -95,7 +105,9 @@ def test_cluster_ddl_is_exactly_this():
     assert statements[4] == (
         "CREATE TABLE IF NOT EXISTS `logs`.events ON CLUSTER `prod` AS `logs`.events_local\n"
         "ENGINE = Distributed(`prod`, `logs`, events_local, cityHash64(`log_group`, `event_id`))")
-    assert len(statements) == 5
+    assert statements[5].startswith("CREATE VIEW IF NOT EXISTS `logs`.log_groups ON CLUSTER `prod` AS\n")
+    assert statements[6].startswith("CREATE VIEW IF NOT EXISTS `logs`.log_streams ON CLUSTER `prod` AS\n")
+    assert len(statements) == 7
 
 
 def test_retention_is_one_ttl_rule_per_group():
@@ -110,7 +122,7 @@ def test_retention_is_one_ttl_rule_per_group():
 def test_group_deletes_reach_every_shard():
     assert delete_group_statements("d", "c", "g") == [
         "DELETE FROM `d`.events_local ON CLUSTER `c` WHERE `log_group` = 'g'",
-        "DELETE FROM `d`.log_streams WHERE `log_group` = 'g'",
+        "DELETE FROM `d`.log_stream_parts WHERE `log_group` = 'g'",
     ]
 
 
@@ -136,28 +148,24 @@ def test_retention_expires_old_events_by_ttl(open_engine_store):
     assert "TTL" not in store.execute("SHOW CREATE TABLE events")[0][0]
 
 
-def test_copies_of_an_event_written_by_racing_writers_count_once(open_engine_store):
-    # Two writers that both passed the duplicate check insert the same events: FINAL collapses them.
-    store = open_engine_store("clickhouse")
-    _write(store, 5)
-    rows = store._writer.query_arrow("SELECT * FROM events")
-    store._insert("events", rows)
-    assert store._writer.query("SELECT count() FROM events").result_rows == [(10,)]  # stored twice...
-    assert store.execute("SELECT count(*) FROM events") == [(5,)]  # ...counted once
-    assert store.list_log_groups()[0].events == 5
+def test_copies_of_an_event_written_by_racing_writers_count_once_with_final(chdb_url):
+    # Two writers that both passed the duplicate check insert the same events (servers read with
+    # FINAL by default; chDB, one writer by construction, when asked): FINAL collapses them.
+    from dashcam.store import open_store
 
-
-def test_final_can_be_turned_off(open_engine_store, tmp_path):
-    store = open_engine_store("clickhouse")
-    _write(store, 3)
-    store._insert("events", store._writer.query_arrow("SELECT * FROM events"))
-    from dashcam.store.clickhouse import ClickHouseStore
-
-    raw = ClickHouseStore(parse_store_url(f"chdb://{store.target.path}?database={store.database}&final=0"))
-    try:
-        assert raw.execute("SELECT count(*) FROM events") == [(6,)]
-    finally:
-        raw.close()
+    url = chdb_url()
+    with open_store(f"{url}&final=1") as store:
+        _write(store, 5)
+        rows = store._writer.query_arrow("SELECT * FROM events")
+        store._insert("events", rows)
+        assert store._writer.query("SELECT count() FROM events").result_rows == [(10,)]  # stored twice...
+        assert store.execute("SELECT count(*) FROM events") == [(5,)]  # ...counted once
+        assert store.list_log_groups()[0].events == 5
+        with open_store(url) as plain:  # chDB's default: no FINAL
+            assert plain.execute("SELECT count(*) FROM events") == [(10,)]
+        store._writer.command("OPTIMIZE TABLE events FINAL")  # what background merges do
+    with open_store(url) as merged:
+        assert merged.execute("SELECT count(*) FROM events") == [(5,)]
 
 
 def test_a_chdb_directory_held_by_another_process_is_busy(tmp_path):
@@ -204,3 +212,29 @@ def test_bulk_import_follows_python_where_a_stream_starts_with_a_null_chunk(open
     Store.write_raw(python, table, source="api")
     query = "SELECT stop_reason, latency_ms, output_tokens FROM events"
     assert engine.execute(query) == python.execute(query) == [("z", 9.0, 3)]
+
+
+def test_the_metadata_views_show_the_current_state_to_any_reader(open_engine_store):
+    # Other code (the CloudWatch Logs API) reads log_groups / log_streams with plain SQL.
+    store = open_engine_store("clickhouse")
+    store.create_log_group("g")
+    store.set_retention("g", 30)
+    store.set_retention("g", None)
+    store.create_log_group("gone")
+    store.delete_log_group("gone")
+    assert store.execute("SELECT name, retention_days FROM log_groups") == [("g", None)]
+    store.set_retention("g", 7)
+    assert store.execute("SELECT retention_days FROM log_groups WHERE name = 'g'") == [(7,)]
+    _write(store, 2, group="g")
+    _write(store, 3, start=10, group="g")
+    assert store.execute("SELECT log_group, name, first_event_ms < last_event_ms FROM log_streams") == [
+        ("g", "s", 1)]
+
+
+def test_cluster_statements_are_valid_clickhouse_sql(open_engine_store):
+    # No cluster here: ClickHouse's own parser checks every cluster statement dashcam would send.
+    store = open_engine_store("clickhouse")
+    statements = [*ddl_statements("logs", "prod"), retention_ttl("logs", "prod", {"a": 30}),
+                  retention_ttl("logs", "prod", {}), *delete_group_statements("logs", "prod", "g")]
+    for statement in statements:
+        assert store.execute(f"EXPLAIN AST {statement}"), statement

@@ -181,3 +181,14 @@ def test_scan_events_gives_back_what_was_written(store_of):
     table = pa.concat_tables(batches)
     assert table["request_id"].to_pylist() == [f"req-{i}" for i in range(130)]
     assert set(table["log_group"].to_pylist()) == {"g"}
+
+
+def test_a_redelivery_in_the_last_millisecond_of_a_batch_is_found(store_of):
+    # The duplicate check bounds its search by the batch's time span, to the millisecond.
+    store = store_of()
+    records = lambda: [{"timestamp": "2026-03-02T10:00:00.100Z", "requestId": "a"},  # noqa: E731
+                       {"timestamp": "2026-03-02T10:00:00.900Z", "requestId": "b"}]
+    store.write_records("g", "s", records(), source="api")
+    again = store.write_records("g", "s", records(), source="api")
+    assert (again.written, again.duplicates) == (0, 2)
+    assert store.execute("SELECT count(*) FROM events") == [(2,)]

@@ -4,9 +4,10 @@ DuckDB is the reference (:class:`dashcam.query.dialects.Dialect`); this subclass
 what ClickHouse spells or behaves differently, so every query gives the same rows on both
 engines (the golden and end-to-end suites run on both). The differences that matter:
 
-* JSON: ``JSONExtractRaw``/``JSONExtractString``/``JSONType`` with key and index arguments
-  instead of a JSON Pointer. A numeric path segment is an array index (ClickHouse counts from
-  1) when the value there is an array and an object key otherwise, decided per row.
+* JSON: ``JSONExtractRaw`` (a value) and ``JSONExtract(..., 'Nullable(String)')`` (its text, as
+  DuckDB's ``json_extract_string`` gives it, in one parse) with key and index arguments instead
+  of a JSON Pointer. A numeric path segment is an array index (ClickHouse counts from 1) when
+  the value there is an array and an object key otherwise, decided per row (``JSONType``).
 * Regexes: both engines run RE2, but ClickHouse lets ``.`` match a line break by default;
   every pattern gets ``(?-s)`` first, which RE2's own default is.
 * Strings: ``lengthUTF8``/``substringUTF8``/``upperUTF8`` count and change code points as

@@ -11,9 +11,10 @@ Accepted forms (:func:`parse_store_url`)::
     chdb://memory                               chDB in memory (tests)
 
 ClickHouse options (query parameters): ``database`` (chDB; default ``dashcam``), ``cluster=NAME``
-(cluster mode: ON CLUSTER, ReplicatedMergeTree + Distributed), ``final=0`` (skip FINAL on
-reads), ``fsync=0`` (acknowledge inserts before they are fsynced), ``secure=1`` (HTTPS); any
-other parameter is passed to ClickHouse as a session setting (``max_threads=8``).
+(cluster mode: ON CLUSTER, ReplicatedMergeTree + Distributed), ``final=0|1`` (FINAL on reads:
+on by default for servers, off for chDB — see :mod:`dashcam.store.clickhouse`), ``fsync=0``
+(acknowledge inserts before they are fsynced), ``secure=1`` (HTTPS); any other parameter is
+passed to ClickHouse as a setting of dashcam's queries (``max_threads=8``).
 """
 
 from __future__ import annotations
@@ -44,9 +45,14 @@ class ClickHouseTarget:
     password: str = ""
     path: str | None = None             # chDB data directory; None = in memory
     cluster: str | None = None
-    final: bool = True
+    final: bool | None = None           # None: FINAL on reads for servers, not for chDB
     fsync: bool = True
     settings: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def reads_final(self) -> bool:
+        """Whether reads collapse re-delivered copies with FINAL (see ClickHouseStore)."""
+        return self.final if self.final is not None else self.interface != "chdb"
 
     def describe(self) -> str:
         """The target for messages, without the password."""
@@ -89,7 +95,7 @@ def parse_store_url(text: str | Path) -> ClickHouseTarget | DuckDBTarget:
     parts = urlsplit(text)
     options = dict(parse_qsl(parts.query, keep_blank_values=True))
     cluster = options.pop("cluster", None) or None
-    final = _flag("final", options.pop("final", "1"))
+    final = _flag("final", options.pop("final")) if "final" in options else None
     fsync = _flag("fsync", options.pop("fsync", "1"))
     secure = _flag("secure", options.pop("secure", "0")) or scheme == "clickhouses"
     database = options.pop("database", None)

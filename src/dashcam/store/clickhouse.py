@@ -16,11 +16,14 @@ queries must count each event once. The choice, in three parts:
 2. *The table is a* ``ReplacingMergeTree(ingestion_time)`` *whose sorting key ends with the
    event id*: when two writers race (two dashcam servers receiving the same retry at the same
    instant) and both insert an event, background merges collapse the copies.
-3. *Reads are exact before merges*: every query runs with the setting ``final = 1``, which
-   applies ``FINAL`` to the events table. ClickHouse only merges at read time the part ranges
-   that actually overlap (``do_not_merge_across_partitions_select_final`` keeps it inside one
-   day), so the cost is small; ``bench/bench_clickhouse.py`` measures it, and ``?final=0``
-   turns it off for a deployment that accepts transient duplicates.
+3. *Reads are exact before merges.* On a server (or cluster), several dashcam processes may
+   write, so every query runs with the setting ``final = 1``, which applies ``FINAL`` to the
+   events table and collapses copies at read time. On chDB one process owns the directory and
+   this store serializes its writes, so part 1 alone already keeps every event once and reads
+   skip ``FINAL``. ``FINAL`` is not free: it reads the sorting key and version of every row and
+   merges unmerged parts while reading — 2-5x the time of the core questions right after a
+   bulk import, little once background merges have run (``bench/bench_clickhouse.py``
+   measures both). ``?final=0|1`` overrides the default.
 
 Insert deduplication tokens were considered and rejected: they remember *blocks*, not events,
 so a retry that arrives in a differently shaped batch is not caught, and an identical block
@@ -49,7 +52,6 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
 from typing import Any, TypeVar
 
 import pyarrow as pa
@@ -63,7 +65,7 @@ from dashcam.store import ClickHouseTarget
 from dashcam.store.base import RETENTION_DAYS, LogGroupInfo, LogStreamInfo, RawWriteResult, Store, WriteResult
 from dashcam.store.clickhouse_ingest import normalized_sql, rejection_sql
 from dashcam.store.clickhouse_schema import (
-    EVENTS_LOCAL_TABLE, ddl_statements, delete_group_statements, events_storage_table, quote_ident, reprice_sql,
+    EVENTS_LOCAL_TABLE, GROUP_VERSIONS_TABLE, STREAM_PARTS_TABLE, ddl_statements, delete_group_statements, events_storage_table, quote_ident, reprice_sql,
     retention_ttl,
 )
 from dashcam.store.schema import ARROW_SCHEMA, EVENT_COLUMN_NAMES, EVENTS_TABLE, LOG_GROUPS_TABLE, LOG_STREAMS_TABLE
@@ -84,8 +86,10 @@ _READ_SETTINGS = {
 }
 
 
-def _connect(target: ClickHouseTarget, *, session: bool) -> Any:
-    """A clickhouse-connect client for ``target`` (its own chDB handle, or its own HTTP session)."""
+def _connect(target: ClickHouseTarget) -> Any:
+    """A clickhouse-connect client for ``target``: its own chDB handle, or an HTTP client without
+    a session (dashcam needs none: bulk imports stage in Memory tables, not temporary ones), so
+    one client may run queries from several threads."""
     try:
         import clickhouse_connect
     except ImportError:
@@ -99,7 +103,7 @@ def _connect(target: ClickHouseTarget, *, session: bool) -> Any:
         return clickhouse_connect.get_client(interface="chdb", path=target.path, **common)
     return clickhouse_connect.get_client(
         interface=target.interface, host=target.host, port=target.port, username=target.username,
-        password=target.password, autogenerate_session_id=session, **common,
+        password=target.password, autogenerate_session_id=False, **common,
     )
 
 
@@ -134,7 +138,7 @@ class ClickHouseStore(Store):
         self._clients_lock = threading.Lock()
         self._last_version = 0
         self._closed = False
-        admin = self._client(database=None)
+        admin = self._client(use_database=False)  # the database may not exist yet
         try:
             for statement in ddl_statements(self.database, self.cluster, fsync=target.fsync):
                 admin.command(statement)
@@ -144,18 +148,19 @@ class ClickHouseStore(Store):
         except Exception as exc:
             self._close_clients()
             raise self._translate(exc, "cannot create dashcam's tables") from None
+        self._forget(admin)
         self._writer = self._client()
         self._read_settings = {k: v for k, v in _READ_SETTINGS.items() if k in known}
         if "final" in known:
-            self._read_settings["final"] = 1 if target.final else 0
+            self._read_settings["final"] = 1 if target.reads_final else 0
 
     # ------------------------------------------------------------------ clients and errors
 
-    def _client(self, database: str | None = "", *, session: bool = False) -> Any:
-        """A new client on the store's database (``None``: no database, for the first DDL)."""
+    def _client(self, *, use_database: bool = True) -> Any:
+        """A new client, on the store's database unless ``use_database`` is false."""
         try:
-            client = _connect(self.target, session=session)
-            if database is not None:
+            client = _connect(self.target)
+            if use_database:
                 client.database = self.database
         except DashcamError:
             raise
@@ -165,6 +170,14 @@ class ClickHouseStore(Store):
         with self._clients_lock:
             self._all_clients.append(client)
         return client
+
+    def _forget(self, client: Any) -> None:
+        with self._clients_lock:
+            self._all_clients.remove(client)
+        try:
+            client.close()
+        except Exception:  # noqa: BLE001 - closing is best effort
+            pass
 
     def _translate(self, exc: BaseException, doing: str) -> DashcamError:
         text = str(exc)
@@ -235,7 +248,8 @@ class ClickHouseStore(Store):
             rejected = [(int(i), str(reason)) for i, reason in writer.query(rejection_sql(incoming, ready)).result_rows]
             self._ensure_groups(pc.unique(batch["log_group"]).to_pylist(), int(time.time() * 1000))
             timestamped, lo, hi = writer.query(
-                f"SELECT count(), min(ts), max(ts) FROM {ready} WHERE ts IS NOT NULL").result_rows[0]
+                f"SELECT count(), min(toUnixTimestamp64Milli(ts)), max(toUnixTimestamp64Milli(ts)) FROM {ready}"
+                " WHERE ts IS NOT NULL").result_rows[0]
             if not timestamped:
                 return RawWriteResult(0, 0, rejected)
             # New events: not stored yet (in the batch's groups and time span), the first of each id.
@@ -243,14 +257,14 @@ class ClickHouseStore(Store):
                 f"CREATE TABLE {fresh} ENGINE = Memory AS SELECT {columns} FROM {ready}"
                 f" WHERE ts IS NOT NULL AND (log_group, event_id) NOT IN ("
                 f"  SELECT log_group, event_id FROM {EVENTS_TABLE} WHERE log_group IN (SELECT log_group FROM {ready})"
-                f"  AND ts BETWEEN %(lo)s AND %(hi)s)"
-                " ORDER BY row_idx LIMIT 1 BY event_id", parameters={"lo": _dt(lo), "hi": _dt(hi)})
+                f"  AND {_MS_BETWEEN})"
+                " ORDER BY row_idx LIMIT 1 BY event_id", parameters={"lo": int(lo), "hi": int(hi)})
             written = int(writer.query(f"SELECT count() FROM {fresh}").result_rows[0][0])
             if written:
                 self._command(writer, f"INSERT INTO {EVENTS_TABLE} ({columns}) SELECT {columns} FROM {fresh}",
                               **self._insert_settings(EVENTS_TABLE))
             self._command(writer, (
-                f"INSERT INTO {LOG_STREAMS_TABLE} (log_group, name, created_ms, first_event_ms, last_event_ms,"
+                f"INSERT INTO {STREAM_PARTS_TABLE} (log_group, name, created_ms, first_event_ms, last_event_ms,"
                 " last_ingestion_ms) SELECT log_group, log_stream, toUnixTimestamp64Milli(now64(3)),"
                 " min(toUnixTimestamp64Milli(ts)), max(toUnixTimestamp64Milli(ts)),"
                 f" max(toUnixTimestamp64Milli(ingestion_time)) FROM {ready} WHERE ts IS NOT NULL"
@@ -260,7 +274,7 @@ class ClickHouseStore(Store):
             for table in (fresh, ready, incoming):
                 try:
                     writer.command(f"DROP TABLE IF EXISTS {table}")
-                except Exception:  # noqa: BLE001 - a Memory table; dropped with the session at worst
+                except Exception:  # noqa: BLE001 - a leftover staging table is harmless (read by nothing)
                     pass
 
     def _insert_settings(self, table: str) -> dict[str, Any]:
@@ -294,9 +308,8 @@ class ClickHouseStore(Store):
         bounds = pc.min_max(batch["ts"])
         groups = pc.unique(batch["log_group"]).to_pylist()
         stored = self._writer.query_arrow(
-            f"SELECT log_group, event_id FROM {EVENTS_TABLE} WHERE log_group IN %(groups)s"
-            " AND ts BETWEEN %(lo)s AND %(hi)s",
-            parameters={"groups": groups, "lo": _dt(bounds["min"].value), "hi": _dt(bounds["max"].value)},
+            f"SELECT log_group, event_id FROM {EVENTS_TABLE} WHERE log_group IN %(groups)s AND {_MS_BETWEEN}",
+            parameters={"groups": groups, "lo": _ms(bounds["min"]), "hi": _ms(bounds["max"])},
         )
         keys = _keys(batch)
         seen = pc.is_in(keys, value_set=_keys(stored)) if stored.num_rows else pa.repeat(False, len(keys))
@@ -306,12 +319,12 @@ class ClickHouseStore(Store):
 
     def _ensure_groups(self, names: list[str], now: int) -> None:
         existing = {r[0] for r in self._writer.query(
-            f"SELECT name FROM {LOG_GROUPS_TABLE} FINAL WHERE name IN %(names)s", parameters={"names": names}
+            f"SELECT name FROM {LOG_GROUPS_TABLE} WHERE name IN %(names)s", parameters={"names": names}
         ).result_rows}
         missing = sorted(set(names) - existing)
         if missing:
             version = self._version()
-            self._writer.insert(LOG_GROUPS_TABLE, [[n, now, None, version, 0] for n in missing],
+            self._writer.insert(GROUP_VERSIONS_TABLE, [[n, now, None, version, 0] for n in missing],
                                 column_names=["name", "created_ms", "retention_days", "version", "deleted"])
 
     def _account_streams(self, batch: pa.Table, now: int) -> None:
@@ -323,7 +336,7 @@ class ClickHouseStore(Store):
         rows = [[g, s, now, lo, hi, ing] for g, s, lo, hi, ing in zip(
             table["log_group"].to_pylist(), table["log_stream"].to_pylist(), table["ts_min"].to_pylist(),
             table["ts_max"].to_pylist(), table["ingestion_time_max"].to_pylist())]
-        self._writer.insert(LOG_STREAMS_TABLE, rows, column_names=[
+        self._writer.insert(STREAM_PARTS_TABLE, rows, column_names=[
             "log_group", "name", "created_ms", "first_event_ms", "last_event_ms", "last_ingestion_ms"])
 
     def _version(self) -> int:
@@ -367,23 +380,38 @@ class ClickHouseStore(Store):
                 raise self._translate(exc, "the query could not run") from None
 
     def scan_events(self, log_group: str, batch_rows: int = 100_000) -> Iterator[pa.Table]:
-        """Every event of ``log_group`` as Arrow tables in :data:`ARROW_SCHEMA`, a day at a time."""
+        """Every event of ``log_group`` as Arrow tables in :data:`ARROW_SCHEMA`, oldest first,
+        streamed a day (partition) at a time, so a group larger than memory can be copied."""
         days = self._read(
             f"SELECT DISTINCT toDate(ts) AS d FROM {EVENTS_TABLE} WHERE log_group = %(g)s ORDER BY d",
             {"g": log_group}, **self._read_settings)
         columns = ", ".join(quote_ident(c) for c in EVENT_COLUMN_NAMES)
         for (day,) in days:
-            table = self.execute_arrow(
-                f"SELECT {columns} FROM {EVENTS_TABLE} WHERE log_group = {_literal(log_group)}"
-                f" AND toDate(ts) = toDate('{day.isoformat()}') ORDER BY ts, event_id")
-            table = _to_event_schema(table)
-            for start in range(0, table.num_rows, batch_rows):
-                yield table.slice(start, batch_rows)
+            sql = (f"SELECT {columns} FROM {EVENTS_TABLE} WHERE log_group = %(g)s"
+                   f" AND toDate(ts) = toDate(%(d)s) ORDER BY ts, event_id")
+            pending: list[pa.Table] = []
+            with self._reader() as client:
+                try:
+                    with client.query_arrow_stream(sql, parameters={"g": log_group, "d": day.isoformat()},
+                                                   settings=self._read_settings) as stream:
+                        for record_batch in stream:
+                            pending.append(_to_event_schema(pa.Table.from_batches([record_batch])))
+                            while sum(t.num_rows for t in pending) >= batch_rows:
+                                table = pa.concat_tables(pending)
+                                yield table.slice(0, batch_rows)
+                                pending = [table.slice(batch_rows)]
+                except DashcamError:
+                    raise
+                except Exception as exc:
+                    raise self._translate(exc, f"reading log group {log_group!r} failed") from None
+            table = pa.concat_tables(pending) if pending else None
+            if table is not None and table.num_rows:
+                yield table
 
     # ------------------------------------------------------------------ log groups and streams
 
     def _group_row(self, name: str) -> tuple[Any, ...] | None:
-        rows = self._read(f"SELECT name, created_ms, retention_days FROM {LOG_GROUPS_TABLE} FINAL WHERE name = %(n)s",
+        rows = self._read(f"SELECT name, created_ms, retention_days FROM {LOG_GROUPS_TABLE} WHERE name = %(n)s",
                           {"n": name})
         return rows[0] if rows else None
 
@@ -407,7 +435,7 @@ class ClickHouseStore(Store):
             def work() -> None:
                 self._put_group(info.name, info.created_ms, info.retention_days)
                 if streams:
-                    self._writer.insert(LOG_STREAMS_TABLE, [
+                    self._writer.insert(STREAM_PARTS_TABLE, [
                         [s.log_group, s.name, s.created_ms, s.first_event_ms, s.last_event_ms, s.last_ingestion_ms]
                         for s in streams
                     ], column_names=["log_group", "name", "created_ms", "first_event_ms", "last_event_ms",
@@ -417,7 +445,7 @@ class ClickHouseStore(Store):
             self._guarded(work)
 
     def _put_group(self, name: str, created_ms: int, retention: int | None, deleted: int = 0) -> None:
-        self._writer.insert(LOG_GROUPS_TABLE, [[name, created_ms, retention, self._version(), deleted]],
+        self._writer.insert(GROUP_VERSIONS_TABLE, [[name, created_ms, retention, self._version(), deleted]],
                             column_names=["name", "created_ms", "retention_days", "version", "deleted"])
 
     def delete_log_group(self, name: str) -> None:
@@ -436,7 +464,7 @@ class ClickHouseStore(Store):
     def list_log_groups(self, prefix: str = "") -> list[LogGroupInfo]:
         rows = self._read(
             f"""SELECT g.name, g.created_ms, g.retention_days, coalesce(e.n, 0), coalesce(e.bytes, 0)
-                FROM (SELECT name, created_ms, retention_days FROM {LOG_GROUPS_TABLE} FINAL
+                FROM (SELECT name, created_ms, retention_days FROM {LOG_GROUPS_TABLE}
                       WHERE startsWith(name, %(p)s)) AS g
                 LEFT JOIN (SELECT log_group, count() AS n, sum(length(message)) AS bytes
                            FROM {EVENTS_TABLE} GROUP BY log_group) AS e ON e.log_group = g.name
@@ -448,10 +476,8 @@ class ClickHouseStore(Store):
     def list_log_streams(self, log_group: str, prefix: str = "") -> list[LogStreamInfo]:
         self._require_group(log_group)
         rows = self._read(
-            f"""SELECT log_group, name, min(created_ms), min(first_event_ms), max(last_event_ms),
-                       max(last_ingestion_ms)
-                FROM {LOG_STREAMS_TABLE} WHERE log_group = %(g)s AND startsWith(name, %(p)s)
-                GROUP BY log_group, name ORDER BY name""",
+            f"""SELECT log_group, name, created_ms, first_event_ms, last_event_ms, last_ingestion_ms
+                FROM {LOG_STREAMS_TABLE} WHERE log_group = %(g)s AND startsWith(name, %(p)s) ORDER BY name""",
             {"g": log_group, "p": prefix},
         )
         return [LogStreamInfo(*r) for r in rows]
@@ -463,7 +489,7 @@ class ClickHouseStore(Store):
                           {"g": log_group, "n": name}):
                 raise AlreadyExistsError(f"log stream {name!r} already exists in log group {log_group!r}")
             self._guarded(lambda: self._writer.insert(
-                LOG_STREAMS_TABLE, [[log_group, name, int(time.time() * 1000), None, None, None]],
+                STREAM_PARTS_TABLE, [[log_group, name, int(time.time() * 1000), None, None, None]],
                 column_names=["log_group", "name", "created_ms", "first_event_ms", "last_event_ms",
                               "last_ingestion_ms"]))
 
@@ -480,7 +506,7 @@ class ClickHouseStore(Store):
 
     def _apply_retention(self) -> None:
         retention = {name: int(days) for name, days in self._writer.query(
-            f"SELECT name, retention_days FROM {LOG_GROUPS_TABLE} FINAL WHERE retention_days IS NOT NULL"
+            f"SELECT name, retention_days FROM {LOG_GROUPS_TABLE} WHERE retention_days IS NOT NULL"
         ).result_rows}
         self._command(self._writer, retention_ttl(self.database, self.cluster, retention))
 
@@ -503,12 +529,14 @@ class ClickHouseStore(Store):
 
 # ---------------------------------------------------------------------- helpers
 
+# The batch's time span, bounds in epoch milliseconds: datetime parameters would be sent to the
+# second, and an event in the last fraction of the span would then not be found as a re-delivery.
+_MS_BETWEEN = "ts BETWEEN fromUnixTimestamp64Milli(%(lo)s, 'UTC') AND fromUnixTimestamp64Milli(%(hi)s, 'UTC')"
 
-def _dt(ts: Any) -> datetime:
-    """An Arrow ``timestamp[ms]`` scalar's value as an aware UTC datetime (query parameter)."""
-    if isinstance(ts, datetime):
-        return ts if ts.tzinfo else ts.replace(tzinfo=timezone.utc)
-    return datetime.fromtimestamp(ts / 1000, tz=timezone.utc)
+
+def _ms(scalar: pa.Scalar) -> int:
+    """Epoch milliseconds of an Arrow ``timestamp[ms]`` scalar."""
+    return int(scalar.cast(pa.int64()).as_py())
 
 
 def _keys(table: pa.Table) -> pa.Array:

@@ -120,8 +120,8 @@ def _kept_or(name: str, derived: str, convert=_text) -> str:
 
 
 def _hot_expressions(provider: str, source: str) -> dict[str, str]:
-    """SQL per hot column (over ``m``, ``b``, ``is_stream``, ``last``, ``stream_stop``), mirroring
-    records.normalize + records.hot_values."""
+    """SQL per hot column, mirroring records.normalize + records.hot_values; over the parsed objects
+    (``j...`` columns), ``is_stream``, ``last`` (a stream's last chunk) and ``stream_stop``."""
     exprs: dict[str, str] = {}
     for field in RECORD_FIELDS:
         if not field.derived:

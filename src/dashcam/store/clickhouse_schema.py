@@ -16,14 +16,18 @@ ClickHouse:
     ~10x); the two timestamps are ``DoubleDelta`` + ZSTD (near-sorted within a part). Hot columns
     are ``Nullable`` because a missing field must stay missing (NULL), as on DuckDB.
 
-``log_groups``
+``log_group_versions``, read through the view ``log_groups``
     ``ReplacingMergeTree(version, deleted)`` by name: create, retention change and delete are
-    each a new row version; reads use ``FINAL``.
+    each a new row version; the view shows each group's latest version unless it is a deletion.
 
-``log_streams``
+``log_stream_parts``, read through the view ``log_streams``
     ``AggregatingMergeTree`` of (first event, last event, last ingestion) per stream with
     ``SimpleAggregateFunction(min|max)`` columns: every write just inserts its own figures and
-    reads aggregate, which is exact whatever the merge state and safe with concurrent writers.
+    the view aggregates, which is exact whatever the merge state and safe with concurrent writers.
+
+The two views have the DuckDB tables' names and columns, so any SQL that reads ``log_groups`` or
+``log_streams`` (the CloudWatch Logs API reads retention that way) sees the current state on
+both engines, whatever the merge state.
 
 Retention is a table TTL with one ``DELETE WHERE log_group = '...'`` rule per log group that
 has a retention (:func:`retention_ttl`), rewritten by ``set_retention``. ClickHouse evaluates
@@ -45,6 +49,8 @@ from dashcam.records import RECORD_FIELDS
 from dashcam.store.schema import EVENT_COLUMNS, EVENTS_TABLE, LOG_GROUPS_TABLE, LOG_STREAMS_TABLE
 
 EVENTS_LOCAL_TABLE = "events_local"
+GROUP_VERSIONS_TABLE = "log_group_versions"
+STREAM_PARTS_TABLE = "log_stream_parts"
 
 # Strings with few distinct values: dictionary-encoded (LowCardinality) pays for them; ids and
 # free text (request ids, trace ids, S3 paths, user ids) are left plain.
@@ -103,8 +109,8 @@ def ddl_statements(database: str, cluster: str | None = None, *, fsync: bool = T
         # The metadata tables share one replication path across the whole cluster (every node
         # has all groups); replica names must then be unique cluster-wide, hence {shard}-{replica}.
         meta_path = "'/clickhouse/dashcam/{database}/%s', '{shard}-{replica}'"
-        groups_engine = f"ReplicatedReplacingMergeTree({meta_path % LOG_GROUPS_TABLE}, version, deleted)"
-        streams_engine = f"ReplicatedAggregatingMergeTree({meta_path % LOG_STREAMS_TABLE})"
+        groups_engine = f"ReplicatedReplacingMergeTree({meta_path % GROUP_VERSIONS_TABLE}, version, deleted)"
+        streams_engine = f"ReplicatedAggregatingMergeTree({meta_path % STREAM_PARTS_TABLE})"
         events_engine = ("ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/%s', '{replica}', "
                          "ingestion_time)" % EVENTS_LOCAL_TABLE)
         events_table = EVENTS_LOCAL_TABLE
@@ -115,14 +121,14 @@ def ddl_statements(database: str, cluster: str | None = None, *, fsync: bool = T
         events_table = EVENTS_TABLE
     statements = [
         f"CREATE DATABASE IF NOT EXISTS {db}{on}",
-        f"CREATE TABLE IF NOT EXISTS {db}.{LOG_GROUPS_TABLE}{on} (\n"
+        f"CREATE TABLE IF NOT EXISTS {db}.{GROUP_VERSIONS_TABLE}{on} (\n"
         "    `name` String,\n"
         "    `created_ms` Int64,\n"
         "    `retention_days` Nullable(Int32),\n"
         "    `version` UInt64,\n"
         "    `deleted` UInt8\n"
         f") ENGINE = {groups_engine}\nORDER BY `name`",
-        f"CREATE TABLE IF NOT EXISTS {db}.{LOG_STREAMS_TABLE}{on} (\n"
+        f"CREATE TABLE IF NOT EXISTS {db}.{STREAM_PARTS_TABLE}{on} (\n"
         "    `log_group` String,\n"
         "    `name` String,\n"
         "    `created_ms` SimpleAggregateFunction(min, Int64),\n"
@@ -143,6 +149,18 @@ def ddl_statements(database: str, cluster: str | None = None, *, fsync: bool = T
             f"ENGINE = Distributed({quote_ident(cluster)}, {db}, {EVENTS_LOCAL_TABLE}, "
             "cityHash64(`log_group`, `event_id`))"
         )
+    # argMax over a tuple: argMax skips NULL arguments, and a removed retention is a NULL.
+    statements += [
+        f"CREATE VIEW IF NOT EXISTS {db}.{LOG_GROUPS_TABLE}{on} AS\n"
+        "SELECT `name`, latest.1 AS `created_ms`, latest.2 AS `retention_days` FROM (\n"
+        "    SELECT `name`, argMax((`created_ms`, `retention_days`, `deleted`), `version`) AS latest\n"
+        f"    FROM {db}.{GROUP_VERSIONS_TABLE} GROUP BY `name`\n"
+        ") WHERE latest.3 = 0",
+        f"CREATE VIEW IF NOT EXISTS {db}.{LOG_STREAMS_TABLE}{on} AS\n"
+        "SELECT `log_group`, `name`, min(`created_ms`) AS `created_ms`, min(`first_event_ms`) AS `first_event_ms`,\n"
+        "    max(`last_event_ms`) AS `last_event_ms`, max(`last_ingestion_ms`) AS `last_ingestion_ms`\n"
+        f"FROM {db}.{STREAM_PARTS_TABLE} GROUP BY `log_group`, `name`",
+    ]
     return statements
 
 
@@ -176,7 +194,7 @@ def delete_group_statements(database: str, cluster: str | None, name: str) -> li
     literal = quote_string(name)
     return [
         f"DELETE FROM {events_storage_table(database, cluster)}{_on_cluster(cluster)} WHERE `log_group` = {literal}",
-        f"DELETE FROM {quote_ident(database)}.{LOG_STREAMS_TABLE} WHERE `log_group` = {literal}",
+        f"DELETE FROM {quote_ident(database)}.{STREAM_PARTS_TABLE} WHERE `log_group` = {literal}",
     ]
 
 
