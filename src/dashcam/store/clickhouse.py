@@ -65,8 +65,8 @@ from dashcam.store import ClickHouseTarget
 from dashcam.store.base import RETENTION_DAYS, LogGroupInfo, LogStreamInfo, RawWriteResult, Store, WriteResult
 from dashcam.store.clickhouse_ingest import normalized_sql, rejection_sql
 from dashcam.store.clickhouse_schema import (
-    EVENTS_LOCAL_TABLE, GROUP_VERSIONS_TABLE, STREAM_PARTS_TABLE, ddl_statements, delete_group_statements, events_storage_table, quote_ident, reprice_sql,
-    retention_ttl,
+    EVENTS_LOCAL_TABLE, GROUP_VERSIONS_TABLE, STREAM_PARTS_TABLE, ddl_statements, delete_group_statements,
+    events_storage_table, quote_ident, reprice_sql, retention_ttl,
 )
 from dashcam.store.schema import ARROW_SCHEMA, EVENT_COLUMN_NAMES, EVENTS_TABLE, LOG_GROUPS_TABLE, LOG_STREAMS_TABLE
 
