@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -27,16 +26,7 @@ from dashcam.service import Dashcam
 from dashcam.simulate.sample_logs import SampleSpec, write_bedrock_layout
 from dashcam.store import open_store
 
-
-def _median_ms(func, runs: int) -> float:
-    func()
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        func()
-        times.append((time.perf_counter() - started) * 1000)
-    return statistics.median(times)
-
+from bench_query import median_ms  # noqa: E402 - bench/ is on sys.path when run as a script
 
 def _size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
@@ -80,7 +70,7 @@ def main() -> None:
                 for saved in CORE_QUESTIONS:
                     result = dashcam.query(saved.text)
                     assert rows.setdefault(saved.key, len(result.rows)) == len(result.rows), (name, saved.key)
-                    timings[name][saved.key] = _median_ms(lambda: dashcam.query(saved.text), args.runs)
+                    timings[name][saved.key] = median_ms(lambda: dashcam.query(saved.text), args.runs)
         print(f"\n{args.records:,} records; median of {args.runs} runs, ms (dashcam's full query path)")
         print(f"{'question':10} {'duckdb':>8} {'chdb':>8} {'FINAL':>8} {'merged':>8} {'chdb/duckdb':>12}  rows")
         for saved in CORE_QUESTIONS:

@@ -32,7 +32,8 @@ HAND_WRITTEN = {
 }
 
 
-def _median_ms(func, runs: int) -> float:
+def median_ms(func, runs: int) -> float:
+    """Median wall time of ``func`` in ms over ``runs`` calls, after one warm-up call."""
     func()
     times = []
     for _ in range(runs):
@@ -62,10 +63,10 @@ def main() -> None:
         print(f"{'question':10} {'dashcam ms':>11} {'hand SQL ms':>12} {'ratio':>6}  rows")
         for saved in CORE_QUESTIONS:
             result = dashcam.query(saved.text)
-            ours = _median_ms(lambda: dashcam.query(saved.text), args.runs)
+            ours = median_ms(lambda: dashcam.query(saved.text), args.runs)
             sql = HAND_WRITTEN[saved.key]
             hand_rows = dashcam.store.execute(sql)
-            theirs = _median_ms(lambda: dashcam.store.execute(sql), args.runs)
+            theirs = median_ms(lambda: dashcam.store.execute(sql), args.runs)
             assert len(hand_rows) == len(result.rows), (saved.key, len(hand_rows), len(result.rows))
             print(f"{saved.key:10} {ours:11.1f} {theirs:12.1f} {ours / theirs:6.2f}  {len(result.rows)}")
 
