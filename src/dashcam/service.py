@@ -87,8 +87,10 @@ class ImportProgress:
 class Dashcam:
     """dashcam over one store."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, data_dir: str | Path | None = None) -> None:
         self.store = store
+        # dashcam's own files (prices, keys, alarms) live here whichever store holds the events.
+        self.data_dir = Path(data_dir or os.environ.get("DASHCAM_DATA") or DEFAULT_DATA_DIR)
 
     @classmethod
     def open(cls, data_dir: str | Path | None = None, *, store: str | None = None) -> "Dashcam":
@@ -104,8 +106,8 @@ class Dashcam:
         if url:
             # Events live elsewhere; the data directory still holds dashcam's own files (prices, keys).
             Path(directory).mkdir(parents=True, exist_ok=True)
-            return cls(open_store(url))
-        return cls(DuckDBStore(directory))
+            return cls(open_store(url), directory)
+        return cls(DuckDBStore(directory), directory)
 
     def close(self) -> None:
         """Flush and close the store."""

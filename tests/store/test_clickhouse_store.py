@@ -194,8 +194,9 @@ def test_an_unreachable_server_is_a_store_error():
     assert not issubclass(StoreError, StoreBusyError)
 
 
-def test_bulk_import_follows_python_where_a_stream_starts_with_a_null_chunk(open_engine_store):
-    # records._stop_reason reads every chunk of a list body; the ClickHouse bulk path does too.
+@pytest.mark.parametrize("engine_name", ["duckdb", "clickhouse"])
+def test_bulk_import_follows_python_where_a_stream_starts_with_a_null_chunk(open_engine_store, engine_name):
+    # records._stop_reason reads every chunk of a list body; both bulk paths do too.
     from dashcam.records import stable_event_ids
     from dashcam.sources.lines import frame_lines
     from dashcam.store.base import Store
@@ -207,7 +208,7 @@ def test_bulk_import_follows_python_where_a_stream_starts_with_a_null_chunk(open
     builder = RawBatchBuilder()
     builder.extend("g", "s", framed.array, stable_event_ids("g", framed.items), "f", 1)
     table = builder.build()[0]
-    engine, python = open_engine_store("clickhouse"), open_engine_store("clickhouse")
+    engine, python = open_engine_store(engine_name, "bulk"), open_engine_store(engine_name, "python")
     engine.write_raw(table, source="api")
     Store.write_raw(python, table, source="api")
     query = "SELECT stop_reason, latency_ms, output_tokens FROM events"

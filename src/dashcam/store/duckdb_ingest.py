@@ -49,6 +49,7 @@ _PATHS: tuple[tuple[str, str], ...] = (
     ("body.results.0.completionReason", "$.output.outputBodyJson.results[0].completionReason"),
     ("body.choices.0.finish_reason", "$.output.outputBodyJson.choices[0].finish_reason"),
     ("body.0", "$.output.outputBodyJson[0]"),
+    ("body.last", "$.output.outputBodyJson[#-1]"),
 ) + tuple(
     (f"{field}.{key}", f'$.requestMetadata."{key}"')
     for field, keys in _CORRELATION_KEYS.items()
@@ -57,6 +58,9 @@ _PATHS: tuple[tuple[str, str], ...] = (
 
 
 _INDEX = {name: position + 1 for position, (name, _) in enumerate(_PATHS)}
+# A list body (a stream of chunks) as records.py sees one: a non-null first or last chunk (an
+# object body has neither; a list of nulls has no chunk worth reading either way).
+_IS_STREAM = f"(v[{_INDEX['body.0']}] IS NOT NULL OR v[{_INDEX['body.last']}] IS NOT NULL)"
 
 # Stream chunks: the last value of each key across chunks, tried in this order (see records._stop_reason).
 _STREAM_STOP_PATHS = (
@@ -103,7 +107,7 @@ def _hot_expressions(provider: str, source: str) -> dict[str, str]:
             convert = {"string": _text, "int": _integer, "float": _number}[field.kind]
             exprs[field.column] = convert(_r(field.path))
     num = _number
-    is_stream = f"{_r('body.0')} IS NOT NULL"
+    is_stream = _IS_STREAM
     exprs["latency_ms"] = _kept_or(
         "latencyMs",
         f"coalesce({num(_r('body.metrics.latencyMs'))}, CASE WHEN {is_stream} "
@@ -165,7 +169,7 @@ def staging_sql(provider: str, source: str) -> str:
     )
     return (
         f"SELECT row_idx, event_id, {typed} FROM ("
-        f" SELECT row_idx, event_id, v, CASE WHEN {_r('body.0')} IS NOT NULL"
+        f" SELECT row_idx, event_id, v, CASE WHEN {_IS_STREAM}"
         f"  THEN coalesce({lasts}) END AS stream_stop FROM ("
         f"  SELECT row_idx, message, event_id,"
         f"   TRY(json_extract_string(message, [{paths}])) AS v FROM ("
