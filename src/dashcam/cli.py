@@ -6,8 +6,11 @@ Results go to stdout; progress, summaries of long commands and errors go to stde
 
 from __future__ import annotations
 
+import contextlib
 import sys
+import time
 from collections.abc import Callable
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -306,6 +309,72 @@ def reprice_command(ctx: _Context, start: str | None, end: str | None) -> None:
     click.echo(f"repriced {count:,} events", err=True)
 
 
+# ---------------------------------------------------------------------- advise
+
+
+@main.command("advise")
+@click.option("--start", help="Start time: ISO-8601, epoch seconds, or relative (1h, 7d). Default: all data.")
+@click.option("--end", help="End time, same forms as --start. Default: all data.")
+@click.option("--log-group", "log_groups", multiple=True, help="Log group (repeatable; default all).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.pass_obj
+@_handle_errors
+def advise_command(ctx: _Context, start: str | None, end: str | None, log_groups: tuple[str, ...], fmt: str) -> None:
+    """Recommendations with their numbers: token waste, prompt caching, throttling, cheaper/faster models."""
+    import orjson
+
+    start_ms = parse_time(start) if start else None
+    end_ms = parse_time(end) if end else None
+    if start_ms is not None and end_ms is not None and start_ms > end_ms:
+        raise ConfigError("--start is after --end")
+    with ctx.open() as dashcam:
+        if hasattr(dashcam, "store"):
+            from dashcam.advise import advise
+
+            body = advise(dashcam.store, start_ms=start_ms, end_ms=end_ms, log_groups=log_groups or None).to_dict()
+        else:  # a server owns the data directory: ask it
+            body = _remote_advice(dashcam, start_ms, end_ms, log_groups)
+    if fmt == "json":
+        click.echo(orjson.dumps(body, option=orjson.OPT_INDENT_2).decode())
+    else:
+        click.echo(_advice_text(body), nl=False)
+
+
+def _remote_advice(remote: Any, start_ms: int | None, end_ms: int | None, log_groups: tuple[str, ...]) -> dict:
+    """``GET /api/v1/advice`` on the running server that owns the data directory."""
+    params: dict[str, Any] = {"logGroup": list(log_groups)} if log_groups else {}
+    params.update({k: v for k, v in (("start", start_ms), ("end", end_ms)) if v is not None})
+    response = remote.http.get("/api/v1/advice", params=params)
+    body = response.json()
+    if not response.is_success:
+        raise DashcamError(body.get("error", {}).get("message", response.text))
+    return body["data"]
+
+
+def _advice_text(body: dict) -> str:
+    """Recommendations for people: title, numbers, action, and the query that shows the evidence."""
+    recs = body["recommendations"]
+    if not recs:
+        return "No recommendations: nothing in this data crossed the thresholds.\n"
+    lines = []
+    for number, rec in enumerate(recs, start=1):
+        lines.append(f"{number}. [{rec['kind']}] {rec['title']}")
+        for key, value in rec["numbers"].items():
+            if isinstance(value, list):
+                lines.append(f"     {key}:")
+                lines += [f"       - {', '.join(f'{k}={v}' for k, v in item.items()) if isinstance(item, dict) else item}"
+                          for item in value]
+            else:
+                lines.append(f"     {key}: {value}")
+        if rec["estimatedSavingsUsd"] is not None:
+            lines.append(f"     estimated saving: ${rec['estimatedSavingsUsd']:,.2f}")
+        lines.append(f"   -> {rec['action']}")
+        lines += [f"   assumes: {text}" for text in rec["assumptions"]]
+        lines.append(f"   evidence (a query): {rec['query']}")
+        lines.append("")
+    return "\n".join(lines)
+
+
 # ---------------------------------------------------------------------- sample data and demo
 
 
@@ -324,7 +393,6 @@ def sample_command(records: int, seed: int, hours: float, start: str | None, out
 
 
 def _write_sample(out_dir: Path, *, records: int, seed: int = 7, hours: float = 6.0, start: str | None = None) -> Any:
-    from datetime import datetime, timezone
 
     from dashcam.simulate.sample_logs import SampleSpec, write_bedrock_layout
 
@@ -338,38 +406,342 @@ def _write_sample(out_dir: Path, *, records: int, seed: int = 7, hours: float = 
 
 
 @main.command("demo")
-@click.option("--records", type=click.IntRange(1), default=50_000, show_default=True,
-              help="How many sample records to generate.")
+@click.option("--quick", is_flag=True, help="A short version (about a minute) that exits at the end: for tests and CI.")
+@click.option("--data", "demo_data", type=click.Path(file_okay=False), default=None,
+              help="Keep the demo's data in DIR (default: a temporary directory removed at the end).")
+@click.option("--port", type=click.IntRange(0, 65535), default=4318, show_default=True,
+              help="The dashboard's port (another free port if it is taken; 0: any free port).")
 @click.pass_obj
 @_handle_errors
-def demo_command(ctx: _Context, records: int) -> None:
-    """Generate sample Bedrock logs, import them, and answer the four core questions."""
+def demo_command(ctx: _Context, quick: bool, demo_data: str | None, port: int) -> None:
+    """Play the story live: 10, 50, then 100 users on a simulated Bedrock, recorded by dashcam.
+
+    Starts a dashcam server, the model simulator and virtual users with real boto3 clients and
+    capture on; prints the answers to the four core questions and the alarms that fired, then
+    keeps the dashboard running until Ctrl-C (not with --quick).
+    """
+    import tempfile
+
+    from dashcam import demo
+
+    chosen = demo_data or ctx.data or demo.default_data_dir()
+    with contextlib.ExitStack() as cleanup:
+        data_dir = Path(chosen) if chosen else Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="dashcam-demo-")))
+        with Dashcam.open(data_dir, store=ctx.store) as dashcam:
+            def at_end(result: Any) -> None:
+                _print_demo_answers(dashcam, result, kept=bool(chosen))
+                if not quick:
+                    _serve_until_interrupted(result.url)
+
+            demo.run_demo(dashcam, quick=quick, port=port, on_start=_demo_started, on_progress=_DemoProgress(),
+                          at_end=at_end)
+
+
+def _demo_started(url: str) -> None:
+    stderr.print(f"[bold]dashcam demo[/]: dashboard at {url}  (the story plays first; it takes a few minutes)")
+
+
+class _DemoProgress:
+    """One line per stage on the terminal, rewritten as the stage goes on."""
+
+    def __init__(self) -> None:
+        self.stage = None
+        self.shown = 0.0
+
+    def __call__(self, stage: Any, report: Any, story_now: float) -> None:
+        from dashcam.simulate.load import summary_line
+
+        if stage is not self.stage:
+            if self.stage is not None:
+                stderr.print()
+            self.stage = stage
+            stderr.print(f"[bold]{stage.name}[/]")
+        if time.monotonic() - self.shown >= (1.0 if stderr.is_terminal else 10.0):
+            self.shown = time.monotonic()
+            clock = datetime.fromtimestamp(story_now, tz=timezone.utc).strftime("%H:%M")
+            stderr.print(f"  [{clock}] {summary_line(report)}", end="\r" if stderr.is_terminal else "\n")
+
+
+def _print_demo_answers(dashcam: Dashcam, result: Any, *, kept: bool) -> None:
     out = Console(highlight=False, soft_wrap=True)
-    with Dashcam.open(ctx.data, store=ctx.store) as dashcam:
-        # A DuckDB store's directory; for other stores (--store) the data directory.
-        data_dir = Path(dashcam.store.path).parent if hasattr(dashcam.store, "path") else ctx.data_dir()
-        sample_dir = data_dir / "sample-logs"
-        out.print(f"[bold]1. Generating {records:,} Bedrock invocation log records[/] -> {sample_dir}")
-        summary = _write_sample(sample_dir, records=records)
-        out.print(f"   {summary.records:,} records in {summary.files} gzip files, Bedrock's S3 layout")
-        out.print("[bold]2. Importing them[/] (dashcam import)")
-        with _bar() as progress:
-            imported = dashcam.import_logs([sample_dir], progress=_BarProgress(progress))
-        _print_import_summary(imported, DEFAULT_LOG_GROUP)
-        for number, saved in enumerate(CORE_QUESTIONS, start=3):
-            result = dashcam.query(saved.text)
-            out.print(f"\n[bold]{number}. {saved.title}[/]  ({result.seconds * 1000:.0f} ms)")
-            out.print("   " + saved.text.replace("\n", "\n   "), style="dim")
-            shown = result.rows[:15]
-            click.echo(render(result.columns, shown, "table"), nl=False)
-            if len(result.rows) > len(shown):
-                click.echo(f"... {len(result.rows) - len(shown):,} more rows (dashcam query shows them all)")
-    out.print(f"\nTry your own: dashcam --data {data_dir} query 'stats count(*) by modelId'")
+    stderr.print()
+    captured = f"{result.captured:,} calls captured, {result.dropped:,} dropped"
+    out.print(f"\n[bold]The story[/] ({captured})")
+    for report in result.stages:
+        from dashcam.simulate.load import summary_line
+
+        out.print(f"  {summary_line(report)}")
+    for number, saved in enumerate(CORE_QUESTIONS, start=1):
+        answer = dashcam.query(saved.text)
+        out.print(f"\n[bold]{number}. {saved.title}[/]  ({answer.seconds * 1000:.0f} ms)")
+        out.print("   " + saved.text.replace("\n", "\n   "), style="dim")
+        shown = answer.rows[:10]
+        click.echo(render(answer.columns, shown, "table"), nl=False)
+        if len(answer.rows) > len(shown):
+            click.echo(f"... {len(answer.rows) - len(shown):,} more rows")
+    out.print("\n[bold]Alarms that fired[/]")
+    for when, name, reason in result.fired:
+        out.print(f"  {when}  {name}: {reason}")
+    if not result.fired:
+        out.print("  none")
+    if kept:
+        out.print(f"\nThe data is kept: dashcam --data {result.data_dir} query 'stats count(*) by modelId'")
+
+
+def _serve_until_interrupted(url: str) -> None:
+    click.echo(f"\nThe dashboard is at {url} — press Ctrl-C to stop.", err=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        click.echo("stopping", err=True)
+
+
+@main.command("simulate")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(1, 65535), default=4319, show_default=True, help="Port.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Same seed + same requests = same answers.")
+@click.option("--speed", type=click.FloatRange(min=0.001), default=1.0, show_default=True,
+              help="Time compression: 20 makes latencies and quota windows 20x shorter (reported latencies "
+                   "stay uncompressed).")
+@click.option("--quota", "quotas", multiple=True, metavar="MODEL=RPM,TPM,CONC",
+              help="Change a model's quotas (repeatable; an empty field keeps the default).")
+@_handle_errors
+def simulate_command(host: str, port: int, seed: int, speed: float, quotas: tuple[str, ...]) -> None:
+    """Serve a Bedrock-compatible (and OpenAI-compatible) model simulator with quotas."""
+    from dashcam.simulate.server import run_simulator, with_quotas
+
+    models = with_quotas(quotas)
+    click.echo(f"dashcam simulator on http://{host}:{port} (Bedrock endpoint_url; OpenAI base_url "
+               f"http://{host}:{port}/v1), seed {seed}, speed x{speed:g}", err=True)
+    run_simulator(seed=seed, speed=speed, host=host, port=port, models=models)
+
+
+# ---------------------------------------------------------------------- gateway
+
+
+@main.command("gateway")
+@click.option("--host", default=None, help="Address to listen on [default 127.0.0.1].")
+@click.option("--port", type=int, default=None, help="Port [default 4320].")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
+              help="Settings file (.toml or .json); flags and environment variables win over it.")
+@click.option("--bedrock-upstream", metavar="URL", default=None,
+              help="Bedrock runtime endpoint to forward to [default: the region's; 'none' turns Bedrock off].")
+@click.option("--openai-upstream", metavar="URL", default=None,
+              help="OpenAI-compatible base URL, with /v1 [default https://api.openai.com/v1; 'none' turns it off].")
+@click.option("--region", default=None, help="Region Bedrock requests are signed for [default: AWS config].")
+@click.option("--openai-key-mode", type=click.Choice(["forward", "substitute"]), default=None,
+              help="forward the caller's OpenAI key, or substitute the gateway's "
+                   "($DASHCAM_GATEWAY_OPENAI_KEY) [default: substitute when that is set].")
+@click.option("--limit", "limits", multiple=True, metavar="MODEL=RPM:TPM[:CONC]",
+              help="Shape a model's traffic just under its quotas (repeatable; an empty field is no limit).")
+@click.option("--max-wait", "max_queue_wait", type=float, default=None,
+              help="Longest wait for a model's limits before answering 429 [default 5 s].")
+@click.option("--retry-deadline", type=float, default=None,
+              help="Seconds within which upstream throttles are retried [default 10; 0 never].")
+@click.option("--dashcam-url", metavar="URL", default=None,
+              help="dashcam server to record to [env DASHCAM_URL; default: the data directory].")
+@click.pass_obj
+@_handle_errors
+def gateway_command(ctx: _Context, config_file: str | None, limits: tuple[str, ...], **flags: Any) -> None:
+    """Forward Bedrock runtime and OpenAI calls to their upstreams, record each, shape traffic."""
+    from dashcam.gateway.config import load_config, parse_limit_flag
+    from dashcam.gateway.server import run_gateway
+
+    config = load_config(config_file, extra_limits=dict(parse_limit_flag(text) for text in limits), **flags)
+    click.echo(f"dashcam gateway on http://{config.host}:{config.port}: Bedrock endpoint_url "
+               f"-> {config.bedrock_url or 'off'}; OpenAI base_url http://{config.host}:{config.port}/v1 "
+               f"-> {config.openai_url or 'off'}; records to {config.dashcam_url or ctx.data_dir()}", err=True)
+    run_gateway(config, ctx.data_dir(), store=ctx.store)
+
+
+# ---------------------------------------------------------------------- metrics
+
+
+@main.command("metrics")
+@click.option("--metric", "metric_names", multiple=True, metavar="NAME",
+              help="Metric (repeatable; default Invocations): see --list, or docs/metrics.md.")
+@click.option("--stat", default=None, help="Statistic: Sum, Average, SampleCount, Minimum, Maximum, p99, p99.9, IQM, "
+              "TM(10%:90%), ... Default: Sum for counts and cost, Average for the others.")
+@click.option("--period", type=int, default=60, show_default=True, help="Seconds per datapoint, a multiple of 60.")
+@click.option("--model", default=None, help="Only this model (the ModelId dimension).")
+@click.option("--dimension", "dimensions", multiple=True, metavar="NAME=VALUE",
+              help="Only records with this dimension value (repeatable, combined with AND): Operation, Caller, App, "
+                   "UserId or a requestMetadata key. With --list, NAME alone lists that dimension's values.")
+@click.option("--start", help="Start time: ISO-8601, epoch seconds, or relative (1h, 7d). Default: all data.")
+@click.option("--end", help="End time, same forms as --start. Default: all data.")
+@click.option("--log-group", "log_groups", multiple=True, help="Log group (repeatable; default all).")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@click.option("--list", "list_only", is_flag=True, help="List the metrics and dimension values that have data.")
+@click.pass_obj
+@_handle_errors
+def metrics_command(ctx: _Context, metric_names: tuple[str, ...], stat: str | None, period: int, model: str | None,
+                    dimensions: tuple[str, ...], start: str | None, end: str | None, log_groups: tuple[str, ...],
+                    fmt: str, list_only: bool) -> None:
+    """CloudWatch-style metrics (AWS/Bedrock) per period: one column per metric."""
+    pairs = [(d.split("=", 1)[0], d.split("=", 1)[1] if "=" in d else None) for d in dimensions]
+    if model:
+        pairs.append(("ModelId", model))
+    with ctx.open() as dashcam:
+        if list_only:
+            rows = _metric_list(dashcam, metric_names, pairs, log_groups)
+            click.echo(render(["metric", "unit", "dimensions"], rows, fmt), nl=False)
+            return
+        missing = [name for name, value in pairs if value is None]
+        if missing:
+            raise ConfigError(f"--dimension {missing[0]} needs a value (NAME=VALUE) unless --list is given")
+        columns, rows = _metric_rows(dashcam, metric_names or ("Invocations",), stat, period, pairs, start, end,
+                                     log_groups)
+    click.echo(render(columns, rows, fmt), nl=False)
+
+
+def _metric_list(dashcam: Any, names: tuple[str, ...], pairs: list, log_groups: tuple[str, ...]) -> list[dict]:
+    """``--list`` rows: metric, unit, dimensions as ``Name=Value, ...``."""
+    found: list[dict] = []
+    for name in names or (None,):
+        if hasattr(dashcam, "store"):
+            from dashcam.metrics.definitions import METRICS
+
+            listed = [{"metricName": m, "unit": METRICS[m].unit, "dimensions": [{"name": n, "value": v} for n, v in d]}
+                      for m, d in dashcam.list_metrics(name, pairs, log_groups=log_groups or None)]
+        else:  # a server owns the data directory: ask it
+            params: dict[str, Any] = {"dimension": [n if v is None else f"{n}={v}" for n, v in pairs]}
+            if name:
+                params["metricName"] = name
+            listed = _remote_call(dashcam, "GET", "/api/v1/metrics/list", params=params)
+        found += [{"metric": m["metricName"], "unit": m["unit"],
+                   "dimensions": ", ".join(f"{d['name']}={d['value']}" for d in m["dimensions"])} for m in listed]
+    return found
+
+
+def _metric_rows(dashcam: Any, names: tuple[str, ...], stat: str | None, period: int, pairs: list,
+                 start: str | None, end: str | None, log_groups: tuple[str, ...]) -> tuple[list[str], list[dict]]:
+    """One row per period with a column per metric (labelled ``<metric> <stat>``)."""
+    from dashcam.metrics.definitions import get_metric
+    from dashcam.metrics.engine import MetricQuery, MetricStat
+    from dashcam.timespec import format_ms
+
+    queries = []
+    for i, name in enumerate(names):
+        chosen = stat or ("Sum" if get_metric(name).unit in ("Count", "None") else "Average")
+        queries.append(MetricQuery(f"m{i}", MetricStat(name, period, chosen, tuple(pairs)), label=f"{name} {chosen}"))
+    if hasattr(dashcam, "store"):
+        span = dashcam.metric_time_range(log_groups or None) if not (start and end) else None
+        start_ms = parse_time(start) if start else (span[0] if span else 0)
+        end_ms = parse_time(end) if end else (span[1] + 1 if span else start_ms + 1)
+        results = [{"label": r.label, "timestamps": r.timestamps, "values": r.values}
+                   for r in dashcam.metric_data(queries, start_ms, end_ms, log_groups=log_groups or None)]
+    else:  # a server owns the data directory: ask it
+        body = {"queries": [{"id": q.id, "label": q.label, "metricStat": {
+            "metricName": q.metric_stat.metric_name, "period": period, "stat": q.metric_stat.stat,
+            "dimensions": [list(p) for p in pairs]}} for q in queries],
+            "start": start or "0", "end": end or "now", "logGroups": list(log_groups) or None}
+        results = _remote_call(dashcam, "POST", "/api/v1/metrics", json=body)["results"]
+    by_time: dict[int, dict[str, Any]] = {}
+    for result in results:
+        for t, v in zip(result["timestamps"], result["values"]):
+            by_time.setdefault(t, {})[result["label"]] = v
+    columns = ["timestamp"] + [r["label"] for r in results]
+    return columns, [{"timestamp": format_ms(t), **values} for t, values in sorted(by_time.items())]
+
+
+def _remote_call(remote: Any, method: str, path: str, **kwargs: Any) -> Any:
+    """A native API call on the running server that owns the data directory."""
+    response = remote.http.request(method, path, **kwargs)
+    body = response.json()
+    if not response.is_success:
+        message = body.get("error", {}).get("message", response.text)
+        raise (InputError if response.status_code == 400 else DashcamError)(message)
+    return body["data"]
+
+
+# ---------------------------------------------------------------------- dashboards
+
+
+@main.group("dashboards")
+def dashboards_group() -> None:
+    """Custom dashboards, kept as CloudWatch dashboard bodies (the JSON PutDashboard takes)."""
+
+
+def _dashboards(ctx: _Context) -> Any:
+    # Dashboards live in the data directory's dashboards.sqlite, readable while a server runs.
+    from dashcam.dashboards.repository import DashboardRepository
+
+    return DashboardRepository.in_directory(ctx.data_dir())
+
+
+@dashboards_group.command("list")
+@click.option("--prefix", default="", help="Only dashboards whose names start with this.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@click.pass_obj
+@_handle_errors
+def dashboards_list(ctx: _Context, prefix: str, fmt: str) -> None:
+    """List dashboards: name, when last modified, size in bytes."""
+    from dashcam.timespec import format_ms
+
+    rows = [{"name": d.name, "last modified": format_ms(d.last_modified_ms), "size": d.size}
+            for d in _dashboards(ctx).list(prefix)]
+    click.echo(render(["name", "last modified", "size"], rows, fmt), nl=False)
+
+
+@dashboards_group.command("get")
+@click.argument("name")
+@click.pass_obj
+@_handle_errors
+def dashboards_get(ctx: _Context, name: str) -> None:
+    """Print a dashboard's body, exactly as it was put."""
+    click.echo(_dashboards(ctx).require(name).body)
+
+
+@dashboards_group.command("put")
+@click.argument("name")
+@click.argument("file", required=False, type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("--example", metavar="EXAMPLE",
+              help="Put a dashboard shipped with dashcam instead of FILE: bedrock-overview, bedrock-logs-insights.")
+@click.pass_obj
+@_handle_errors
+def dashboards_put(ctx: _Context, name: str, file: str | None, example: str | None) -> None:
+    """Create or replace dashboard NAME from FILE, a CloudWatch dashboard body ('-' reads stdin)."""
+    from dashcam.dashboards.repository import example_body
+
+    if (file is None) == (example is None):
+        raise ConfigError("give the body as FILE or as --example EXAMPLE (one of them)")
+    if example is not None:
+        text = example_body(example)
+    else:
+        try:
+            with click.open_file(file, encoding="utf-8") as handle:
+                text = handle.read()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SourceError(f"cannot read {file}: {exc}") from None
+    stored, warnings = _dashboards(ctx).put(name, text)
+    for warning in warnings:
+        click.echo(f"warning: {warning.data_path}: {warning.message}", err=True)
+    click.echo(f"saved dashboard {stored.name} ({stored.size:,} bytes)", err=True)
+
+
+@dashboards_group.command("delete")
+@click.argument("names", nargs=-1, required=True)
+@click.pass_obj
+@_handle_errors
+def dashboards_delete(ctx: _Context, names: tuple[str, ...]) -> None:
+    """Delete dashboards: all of them, or none if any does not exist."""
+    _dashboards(ctx).delete(names)
+    click.echo(f"deleted {', '.join(names)}", err=True)
 
 
 from dashcam.cli_migrate import make_migrate_command  # noqa: E402  (defined in its own module)
 
 main.add_command(make_migrate_command(_handle_errors, stderr))
+
+from dashcam.cli_protect import make_protect_commands  # noqa: E402  (protect, unmask, audit)
+
+for _command in make_protect_commands(_handle_errors):
+    main.add_command(_command)
+
+from dashcam.cli_alarms import make_alarms_command  # noqa: E402  (alarms list|history|put|delete)
+
+main.add_command(make_alarms_command(_handle_errors))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -30,6 +30,7 @@ from pathlib import Path
 import orjson
 from cryptography.fernet import Fernet, InvalidToken
 
+from dashcam.audit import AuditLog
 from dashcam.errors import AuthError, ConfigError, ForbiddenError, NotFoundError
 
 ROLES = ("ingest", "read", "admin")
@@ -117,6 +118,7 @@ class KeyRing:
                 "encrypted": self._fernet().encrypt(secret.encode()).decode(),
             }
             self._save(data)
+        AuditLog(self.directory).record("key.create", key_id, details={"role": role, "logGroups": log_groups})
         return IssuedKey(key_id, secret, role, log_groups)
 
     def list(self) -> list[KeyInfo]:
@@ -131,9 +133,11 @@ class KeyRing:
         with self._lock:
             data = self._load()
             if key_id not in data["keys"]:
+                AuditLog(self.directory).record("key.revoke", key_id, outcome="failed", details={"error": "no such key"})
                 raise NotFoundError(f"no key {key_id!r}")
             data["keys"][key_id]["revoked_ms"] = int(time.time() * 1000)
             self._save(data)
+        AuditLog(self.directory).record("key.revoke", key_id)
 
     def active(self) -> bool:
         """True when at least one key is not revoked (the server then requires credentials)."""

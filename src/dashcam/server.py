@@ -22,6 +22,7 @@ from dashcam.api.auth import Authenticator
 from dashcam.keys import KeyRing
 from dashcam.errors import ConfigError
 from dashcam.service import Dashcam
+from dashcam.store.retention import DEFAULT_INTERVAL_S, RetentionEnforcer
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 4318  # OTLP/HTTP's port: stock exporters need no configuration
@@ -56,12 +57,15 @@ def serve(
     host: str = DEFAULT_HOST,
     port: int = DEFAULT_PORT,
     log_level: str = "info",
+    retention_interval_s: float = DEFAULT_INTERVAL_S,
 ) -> None:
     """Serve ``dashcam`` until interrupted, then close it.
 
     Keys come from ``data_dir``; with none, only a loopback address may be bound (secure by
     default). While serving, ``server.json`` in ``data_dir`` tells the other ``dashcam`` commands
-    where the server is and gives them a local admin token that dies with the server.
+    where the server is and gives them a local admin token that dies with the server. Retention
+    is enforced in the background every ``retention_interval_s`` seconds, and alarms are evaluated
+    once a minute (the scheduler is ``app.state.alarm_scheduler``).
     """
     if not 0 < port < 65536:
         raise ConfigError(f"port {port} is not between 1 and 65535")
@@ -77,11 +81,16 @@ def serve(
     config = uvicorn.Config(app, host=host, port=port, log_level=log_level,
                             access_log=False, lifespan="on", timeout_graceful_shutdown=30)
     address = Path(data_dir) / SERVER_FILE
+    alarm_scheduler = app.state.alarm_scheduler = dashcam.alarm_scheduler()  # every alarm, once a minute
+    retention = RetentionEnforcer(dashcam.store, interval_s=retention_interval_s).start()
+    alarm_scheduler.start()
     try:
         _write_private(address, {"url": f"http://{_url_host(host)}:{port}", "pid": os.getpid(), "token": local_token})
         _GracefulServer(config).run()
     finally:
         address.unlink(missing_ok=True)
+        alarm_scheduler.stop()
+        retention.stop()
         dashcam.close()
 
 

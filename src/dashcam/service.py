@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dashcam import pricing
 from dashcam.errors import ConfigError
@@ -24,6 +25,10 @@ from dashcam.query.parser import parse
 from dashcam.query.results import decode_rows
 from dashcam.sources.bedrock_logs import SOURCE_NAME, Problem, find_log_objects, read_bedrock_logs
 from dashcam.store.base import LogGroupInfo, Store
+
+if TYPE_CHECKING:  # imported when first used: commands that never touch alarms do not load them
+    from dashcam.alarms.manager import AlarmManager
+    from dashcam.alarms.scheduler import AlarmScheduler
 
 DEFAULT_DATA_DIR = "./dashcam-data"
 DEFAULT_LOG_GROUP = "/aws/bedrock/modelinvocations"
@@ -106,11 +111,28 @@ class Dashcam:
         if url:
             # Events live elsewhere; the data directory still holds dashcam's own files (prices, keys).
             Path(directory).mkdir(parents=True, exist_ok=True)
-            return cls(open_store(url), directory)
-        return cls(DuckDBStore(directory), directory)
+            return cls(open_store(url), directory).protected()
+        return cls(DuckDBStore(directory), directory).protected()
+
+    # Set by protected(): the data-protection policies, originals and counts (None: unprotected).
+    protection: Any = None
+
+    def protected(self) -> "Dashcam":
+        """Pass every write through the data directory's data-protection policies (masking, body
+        switches, encrypted originals; see :mod:`dashcam.protect`); returns self. With no policy,
+        writes go straight to the store."""
+        from dashcam.protect import ProtectedStore, Protection
+
+        if self.protection is None:
+            self.protection = Protection(self.data_dir)
+            self.store = ProtectedStore(self.store, self.protection)
+        return self
 
     def close(self) -> None:
         """Flush and close the store."""
+        alarms, self._alarm_manager = self._alarm_manager, None  # opened on first use (see alarms)
+        if alarms is not None:
+            alarms.close()
         self.store.close()
 
     def __enter__(self) -> "Dashcam":
@@ -188,4 +210,65 @@ class Dashcam:
     def log_groups(self, prefix: str = "") -> list[LogGroupInfo]:
         """Log groups whose names start with ``prefix``."""
         return self.store.list_log_groups(prefix)
+
+    # ------------------------------------------------------------------ metrics
+
+    def metric_data(self, queries: Sequence[Any], start_ms: int, end_ms: int, *,
+                    log_groups: Sequence[str] | None = None) -> list[Any]:
+        """CloudWatch-style series (:func:`dashcam.metrics.engine.get_metric_data`)."""
+        from dashcam.metrics.engine import get_metric_data
+
+        return get_metric_data(self.store, queries, start_ms, end_ms, log_groups=log_groups)
+
+    def metric_statistics(self, metric_name: str, statistics: Sequence[str], start_ms: int, end_ms: int,
+                          period: int, **options: Any) -> list[Any]:
+        """``GetMetricStatistics`` datapoints (:func:`dashcam.metrics.engine.get_metric_statistics`)."""
+        from dashcam.metrics.engine import get_metric_statistics
+
+        return get_metric_statistics(self.store, metric_name, statistics, start_ms, end_ms, period, **options)
+
+    def list_metrics(self, metric_name: str | None = None, dimensions: Sequence[tuple[str, str | None]] = (),
+                     **options: Any) -> list[tuple[str, tuple[tuple[str, str], ...]]]:
+        """Metric and dimension combinations with data (:func:`dashcam.metrics.engine.list_metrics`)."""
+        from dashcam.metrics.engine import list_metrics
+
+        return list_metrics(self.store, metric_name, dimensions, **options)
+
+    def metric_time_range(self, log_groups: Sequence[str] | None = None) -> tuple[int, int] | None:
+        """[first, last] invocation timestamps (epoch ms) of the data, or None when there is none."""
+        from dashcam.metrics.engine import data_range
+
+        return data_range(self.store, log_groups=log_groups)
+
+    # ------------------------------------------------------------------ alarms
+
+    _alarm_manager: "AlarmManager | None" = None
+    _alarm_lock = threading.Lock()  # request threads and the scheduler may ask first at once
+
+    @property
+    def alarms(self) -> "AlarmManager":
+        """The data directory's alarms (``alarms.sqlite``) and their actions: an
+        :class:`~dashcam.alarms.manager.AlarmManager`, opened on first use."""
+        with self._alarm_lock:
+            if self._alarm_manager is None:
+                from dashcam.alarms.manager import AlarmManager
+
+                self._alarm_manager = AlarmManager.open(self.data_dir)
+            return self._alarm_manager
+
+    def alarm_scheduler(self, **options: Any) -> "AlarmScheduler":
+        """An :class:`~dashcam.alarms.scheduler.AlarmScheduler` (not started) that evaluates the
+        alarms against this store: metrics through the metrics engine, query alarms through
+        :meth:`query`. ``options`` go to the scheduler (``interval_s``, ``clock``, ...)."""
+        from dashcam.alarms.fetch import AlarmData
+        from dashcam.alarms.scheduler import AlarmScheduler
+
+        def fetch_metrics(queries: Sequence[Any], start_ms: int, end_ms: int) -> list[Any]:
+            return self.metric_data(queries, start_ms, end_ms)
+
+        def run_query(text: str, start_ms: int, end_ms: int) -> list[dict[str, Any]]:
+            # Logs Insights time ranges are inclusive; a period is [start, end).
+            return self.query(text, start_ms=start_ms, end_ms=end_ms - 1).rows
+
+        return AlarmScheduler(self.alarms, AlarmData(fetch_metrics, run_query), **options)
 

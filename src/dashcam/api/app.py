@@ -127,4 +127,31 @@ def create_app(dashcam: Dashcam, *, authenticator: Authenticator | None = None) 
     app.include_router(native.router)
     app.include_router(otlp.router)
     app.include_router(cwlogs.router)
+
+    from dashcam.api import advice, prometheus  # GET /metrics, GET /api/v1/advice
+
+    app.include_router(prometheus.router)
+    app.include_router(advice.router)
+
+    from dashcam.web import routes as web  # the dashboard: page shell, assets, saved queries
+
+    app.include_router(web.router)
+
+    from dashcam.api import protection  # /api/v1/protection, /api/v1/unmask, /api/v1/audit
+
+    app.include_router(protection.router)
+
+    from dashcam.api import dashboards  # /api/v1/dashboards, /api/v1/widgets/data
+
+    app.include_router(dashboards.router)
+
+    from dashcam.api import alarms  # /api/v1/alarms (the scheduler itself is started by serve())
+
+    app.include_router(alarms.router)
+
+    from dashcam.api import keys, prices, retention  # /api/v1/keys, /whoami, /prices, log-group retention
+
+    app.include_router(keys.router)
+    app.include_router(prices.router)
+    app.include_router(retention.router)
     return app

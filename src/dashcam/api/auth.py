@@ -18,6 +18,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from fastapi import Request
 
+from dashcam.audit import ACTOR
 from dashcam.errors import AuthError
 from dashcam.keys import KeyRing, Principal
 
@@ -83,6 +84,6 @@ class Authenticator:
 async def current_principal(request: Request) -> Principal:
     """FastAPI dependency: the calling principal (an open server's anonymous admin without keys)."""
     authenticator: Authenticator | None = getattr(request.app.state, "auth", None)
-    if authenticator is None:
-        return ANONYMOUS_ADMIN
-    return await authenticator.principal(request)
+    principal = ANONYMOUS_ADMIN if authenticator is None else await authenticator.principal(request)
+    ACTOR.set(principal.key_id)  # admin actions in this request are audited as this key
+    return principal

@@ -1,5 +1,8 @@
 """The CloudWatch Logs API (JSON 1.1, ``X-Amz-Target: Logs_20140328.*``) on ``POST /``.
 
+``POST /`` is shared with the CloudWatch API (``GraniteServiceVersion20100801.*``, in
+:mod:`dashcam.api.cloudwatch`): :func:`aws_json` dispatches by the target's prefix.
+
 boto3's ``logs`` client and the AWS CLI work against dashcam with ``endpoint_url`` /
 ``--endpoint-url``. A request goes through four steps, each in one place:
 
@@ -25,7 +28,8 @@ import orjson
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from dashcam.api import cwlogs_events, cwlogs_groups, cwlogs_queries
+from dashcam.api import cwlogs_events, cwlogs_groups, cwlogs_protection, cwlogs_queries
+from dashcam.api import cloudwatch
 from dashcam.api.auth import current_principal
 from dashcam.api.awsjson import AwsError, Member, region_of, validate
 from dashcam.api.cwlogs_groups import Context, Handler
@@ -57,6 +61,7 @@ OPERATIONS: dict[str, tuple[dict[str, Member], Handler]] = {
     **cwlogs_groups.OPERATIONS,
     **cwlogs_events.OPERATIONS,
     **cwlogs_queries.OPERATIONS,
+    **cwlogs_protection.OPERATIONS,
 }
 
 # dashcam errors a handler lets through, as AWS error codes (most specific first).
@@ -73,7 +78,17 @@ _CODES: tuple[tuple[type[BaseException], str, int], ...] = (
 )
 
 
-@router.post("/", summary="CloudWatch Logs API (X-Amz-Target: Logs_20140328.<Operation>)")
+@router.post("/", summary="AWS JSON APIs: CloudWatch Logs (X-Amz-Target: Logs_20140328.<Operation>) "
+                          "and CloudWatch (GraniteServiceVersion20100801.<Operation>)")
+async def aws_json(request: Request) -> Response:
+    """One AWS JSON request, sent to the service its ``X-Amz-Target`` prefix names: CloudWatch
+    (:mod:`dashcam.api.cloudwatch`) or, for anything else, CloudWatch Logs, which answers unknown
+    targets with ``UnknownOperationException``."""
+    if request.headers.get("x-amz-target", "").startswith(cloudwatch.TARGET_PREFIX):
+        return await cloudwatch.handle(request)
+    return await cloudwatch_logs(request)
+
+
 async def cloudwatch_logs(request: Request) -> Response:
     """One CloudWatch Logs operation, named by the ``X-Amz-Target`` header."""
     request_id = str(uuid.uuid4())
@@ -129,6 +144,7 @@ async def parse_request(request: Request) -> tuple[str, dict[str, Any]]:
 _NEEDS = {
     "CreateLogGroup": "ingest", "CreateLogStream": "ingest", "PutLogEvents": "ingest",
     "DeleteLogGroup": "admin", "PutRetentionPolicy": "admin", "DeleteRetentionPolicy": "admin",
+    **cwlogs_protection.NEEDS,
 }
 
 

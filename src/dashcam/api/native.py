@@ -1,4 +1,5 @@
-"""dashcam's own JSON API under ``/api/v1``: ingest invocation records, run queries, list log groups.
+"""dashcam's own JSON API under ``/api/v1``: ingest invocation records, run queries, list log groups,
+open one event by its ``@ptr``.
 
 Success bodies are ``{"data": ...}``; errors are ``{"error": {"code", "message", ...}}`` (see
 :func:`dashcam.api.app.error_body`).
@@ -12,16 +13,21 @@ from typing import Any
 import orjson
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
+from sqlglot import exp
 from starlette.concurrency import run_in_threadpool
 
 from dashcam.api.auth import current_principal
-from dashcam.errors import ForbiddenError, InputError
+from dashcam.errors import ForbiddenError, InputError, NotFoundError
 from dashcam.keys import Principal
 from dashcam.ingest import BatchWriter
-from dashcam.records import check_log_group_name
+from dashcam.query.compiler import parse_ptr
+from dashcam.query.dialects import and_, col, get_dialect, lit
+from dashcam.query.results import decode_value
+from dashcam.records import RECORD_FIELDS, check_log_group_name
 from dashcam.service import DEFAULT_QUERY_LIMIT, Dashcam
 from dashcam.sources.lines import frame_lines
-from dashcam.timespec import parse_time
+from dashcam.store.schema import EVENTS_TABLE
+from dashcam.timespec import format_ms, parse_time
 
 router = APIRouter(prefix="/api/v1", tags=["dashcam"])
 
@@ -168,6 +174,12 @@ def _time(value: str | int | None) -> int | None:
 # ---------------------------------------------------------------------- asynchronous queries
 
 
+class StartQueryRequest(QueryRequest):
+    """A query to run in the background."""
+
+    pointers: bool = Field(False, description="End event rows with @ptr, the pointer GET /api/v1/event takes")
+
+
 def _job_body(job: Any) -> dict[str, Any]:
     """A query job in the native shape: rows only once it is complete."""
     from dashcam.api.app import error_body
@@ -185,27 +197,162 @@ def _job_body(job: Any) -> dict[str, Any]:
 
 @router.post("/queries", status_code=202, summary="Start a Logs Insights query; poll it by its id")
 def start_query(
-    request: Request, body: QueryRequest, principal: Principal = Depends(current_principal)
+    request: Request, body: StartQueryRequest, principal: Principal = Depends(current_principal)
 ) -> dict[str, Any]:
     """Compile the query now (a malformed one is a 400 here) and run it in the background.
 
     Poll ``GET /api/v1/queries/{queryId}`` until ``status`` is ``Complete`` (or ``Failed``,
-    ``Cancelled``). Finished results are kept for an hour.
+    ``Cancelled``). Finished results are kept for an hour. With ``pointers``, event results (no
+    ``stats``) end with an ``@ptr`` column that ``GET /api/v1/event`` opens.
     """
     job = request.app.state.queries.start(
         body.query, log_groups=readable_groups(_dashcam(request), principal, body.logGroups),
         start_ms=_time(body.start), end_ms=_time(body.end), limit=body.limit,
+        pointers=body.pointers,
     )
     return {"data": _job_body(job)}
 
 
 @router.get("/queries/{query_id}", summary="A started query: its status and, when complete, its rows")
-def get_query(request: Request, query_id: str, principal: Principal = Depends(current_principal)) -> dict[str, Any]:
+def get_query(
+    request: Request, query_id: str, principal: Principal = Depends(current_principal),
+    wait: float = Query(0, ge=0, le=20, description="Seconds to wait for the query to finish before answering"),
+) -> dict[str, Any]:
     """Status ``Scheduled``, ``Running``, ``Complete`` (with columns, rows, statistics), ``Failed``
-    (with the error) or ``Cancelled``; 404 for an unknown or expired id."""
+    (with the error) or ``Cancelled``; 404 for an unknown or expired id. With ``wait``, the answer
+    comes as soon as the query finishes (or after that many seconds), so a client need not poll fast."""
     principal.require("read")
     job = request.app.state.queries.get(query_id)
     # A reader limited to some groups sees only queries over groups it may read.
     if principal.log_groups != "*" and (not job.log_groups or not all(principal.may("read", g) for g in job.log_groups)):
         raise ForbiddenError(f"key {principal.key_id} may not read the log groups of query {query_id}")
+    if wait:
+        job.done.wait(wait)
     return {"data": _job_body(job)}
+
+
+# ---------------------------------------------------------------------- one event
+
+
+@router.get("/event", summary="One event by the @ptr a query returned")
+def get_event(
+    request: Request,
+    ptr: str = Query(..., description="An @ptr value from a query result", max_length=1100),
+    principal: Principal = Depends(current_principal),
+) -> dict[str, Any]:
+    """The event's system fields, its record as stored (``record``: the parsed ``@message``, or
+    null when it is not JSON) and the fields dashcam derived at ingest (``derived``)."""
+    try:
+        group, event_id = parse_ptr(ptr)
+    except ValueError:
+        raise InputError(f"{ptr!r} is not an event pointer (a query's @ptr value)") from None
+    principal.require("read", group)
+    store = _dashcam(request).store
+    dialect = get_dialect(store.dialect)
+    select = (
+        exp.select(dialect.epoch_ms(col("ts")), dialect.epoch_ms(col("ingestion_time")), col("log_stream"),
+                   col("message"), *(col(f.column) for f in RECORD_FIELDS))
+        .from_(exp.Table(this=exp.to_identifier(EVENTS_TABLE)))
+        .where(and_(exp.EQ(this=col("log_group"), expression=lit(group)),
+                    exp.EQ(this=col("event_id"), expression=lit(event_id))))
+        .limit(lit(1))
+    )
+    rows = store.execute(dialect.sql(select))
+    if not rows:
+        raise NotFoundError(f"no event {ptr!r} (it may have expired under the log group's retention)")
+    timestamp, ingested, stream, message, *values = rows[0]
+    try:
+        record = orjson.loads(message)
+    except orjson.JSONDecodeError:
+        record = None
+    return {"data": {
+        "ptr": ptr, "logGroup": group, "logStream": stream,
+        "timestamp": format_ms(int(timestamp)), "ingestionTime": format_ms(int(ingested)),
+        "message": message, "record": record,
+        "derived": {f.path: decode_value(v) for f, v in zip(RECORD_FIELDS, values) if f.derived},
+    }}
+
+
+# ---------------------------------------------------------------------- metrics
+
+
+class MetricStatBody(BaseModel):
+    """One metric aggregated per period, as :class:`dashcam.metrics.engine.MetricStat`."""
+
+    model_config = {"populate_by_name": True}
+
+    metric_name: str = Field(..., alias="metricName", description="Invocations, InvocationLatency, CostUSD, ...")
+    period: int = Field(60, description="Seconds, a multiple of 60")
+    stat: str = Field("Sum", description="Sum, Average, SampleCount, Minimum, Maximum, p99, IQM, TM(10%:90%), ...")
+    dimensions: dict[str, str] | list[tuple[str, str]] = Field(
+        default_factory=dict, description='{"ModelId": "..."} or [["ModelId", "..."]]; none means all records')
+    namespace: str = "AWS/Bedrock"
+
+
+class MetricQueryBody(BaseModel):
+    """One query, as :class:`dashcam.metrics.engine.MetricQuery`: a metric or an expression."""
+
+    model_config = {"populate_by_name": True}
+
+    id: str
+    metric_stat: MetricStatBody | None = Field(None, alias="metricStat")
+    expression: str | None = Field(None, description="Metric math over other ids, e.g. m2/m1*100")
+    label: str | None = None
+    return_data: bool = Field(True, alias="returnData")
+
+
+class MetricsRequest(BaseModel):
+    """Queries and the time range they cover (default: the last 3 hours)."""
+
+    model_config = {"populate_by_name": True}
+
+    queries: list[MetricQueryBody] = Field(..., min_length=1, max_length=500)
+    start: str | int | None = Field(None, description="ISO-8601, epoch seconds, or relative (1h, 7d); default 3h ago")
+    end: str | int | None = Field(None, description="Same forms as start; default now")
+    log_groups: list[str] | None = Field(None, alias="logGroups", description="Log groups; all readable when omitted")
+
+
+def _metric_query(body: MetricQueryBody) -> Any:
+    from dashcam.metrics.engine import MetricQuery, MetricStat
+
+    stat = None
+    if body.metric_stat is not None:
+        given = body.metric_stat
+        pairs = given.dimensions.items() if isinstance(given.dimensions, dict) else given.dimensions
+        stat = MetricStat(given.metric_name, given.period, given.stat, tuple((n, v) for n, v in pairs), given.namespace)
+    return MetricQuery(body.id, stat, body.expression, body.label, body.return_data)
+
+
+@router.post("/metrics", summary="CloudWatch-style metrics: GetMetricData over the stored records")
+def metric_data(request: Request, body: MetricsRequest,
+                principal: Principal = Depends(current_principal)) -> dict[str, Any]:
+    """One series per query (timestamps are period starts in epoch ms, ascending); a period
+    without samples has no datapoint. The metric table is in docs/metrics.md."""
+    dashcam = _dashcam(request)
+    end_ms = _time(body.end) if body.end is not None else parse_time("now")
+    start_ms = _time(body.start) if body.start is not None else end_ms - 3 * 3_600_000
+    results = dashcam.metric_data([_metric_query(q) for q in body.queries], start_ms, end_ms,
+                                  log_groups=readable_groups(dashcam, principal, body.log_groups))
+    return {"data": {"start": start_ms, "end": end_ms, "results": [
+        {"id": r.id, "label": r.label, "timestamps": r.timestamps, "values": r.values, "statusCode": r.status_code,
+         "messages": r.messages} for r in results]}}
+
+
+@router.get("/metrics/list", summary="Metrics and dimension combinations that have data")
+def metric_list(
+    request: Request,
+    metricName: str | None = Query(None, description="Only this metric"),
+    dimension: list[str] = Query([], description="Name or Name=Value (repeatable): only combinations having it"),
+    principal: Principal = Depends(current_principal),
+) -> dict[str, Any]:
+    """Every metric without dimensions and by ModelId, Operation, Caller and App; a dimension
+    filter may name others (UserId, requestMetadata keys)."""
+    from dashcam.metrics.definitions import METRICS, NAMESPACE
+
+    dashcam = _dashcam(request)
+    filters = [(d.split("=", 1)[0], d.split("=", 1)[1] if "=" in d else None) for d in dimension]
+    found = dashcam.list_metrics(metricName, filters, log_groups=readable_groups(dashcam, principal, None))
+    return {"data": [
+        {"namespace": NAMESPACE, "metricName": name, "unit": METRICS[name].unit,
+         "dimensions": [{"name": n, "value": v} for n, v in dims]}
+        for name, dims in found]}

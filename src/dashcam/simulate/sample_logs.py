@@ -887,3 +887,11 @@ def _write_objects(spec: SampleSpec, root: Path, objects, progress) -> tuple[int
             settle(3)
         settle(0)
         return records, sum(c.result() for c in closes)
+
+
+def prompt_catalog() -> tuple[tuple[str, str, str, int], ...]:
+    """The sample applications' text prompts, as ``(task, system prompt, user prompt, max tokens)``:
+    what the load driver sends to the simulator, so live traffic reads like the sample logs."""
+    return tuple((name, task.system, prompt, task.max_tokens)
+                 for name, task in _TASKS.items() if name not in ("embed", "tool")
+                 for prompt, _ in task.pairs)

@@ -159,6 +159,12 @@ class Store(ABC):
     def set_retention(self, log_group: str, days: int | None) -> None:
         """Set (or with ``None`` remove) a log group's retention in days."""
 
+    def delete_expired(self, now_ms: int) -> int:
+        """Delete the events older than their log group's retention as of ``now_ms`` (epoch ms:
+        an event expires when ``@timestamp`` < now - retention days); returns the events deleted.
+        Run periodically by the server (:mod:`dashcam.store.retention`)."""
+        raise StoreError(f"{type(self).__name__} cannot enforce retention yet")
+
     def reprice(self, start_ms: int | None = None, end_ms: int | None = None) -> int:
         """Recompute ``costUsd`` of stored events in a time range with the current price catalog
         (events whose record carried its own ``costUsd`` keep it); returns the events repriced."""

@@ -223,7 +223,7 @@ class DuckDBStore(Store):
         """Run compiled SQL and return an Arrow table (for bulk readers such as exporters)."""
         cursor = self._con.cursor()
         try:
-            return cursor.execute(sql).to_arrow_table()
+            return cursor.sql(sql).to_arrow_table()  # a relation: no extra copy of the rows
         except duckdb.Error as exc:
             raise QueryExecutionError(_engine_message(exc)) from None
         finally:
@@ -321,6 +321,17 @@ class DuckDBStore(Store):
         with self._write_lock:
             self._require_group(log_group)
             self._con.execute(f"UPDATE {LOG_GROUPS_TABLE} SET retention_days = ? WHERE name = ?", [days, log_group])
+
+    def delete_expired(self, now_ms: int) -> int:
+        with self._write_lock:
+            def work() -> int:
+                return int(self._con.execute(
+                    f"""DELETE FROM {EVENTS_TABLE} USING {LOG_GROUPS_TABLE} g
+                        WHERE {EVENTS_TABLE}.log_group = g.name AND g.retention_days IS NOT NULL
+                        AND {EVENTS_TABLE}.ts < epoch_ms(?::BIGINT - g.retention_days * 86400000::BIGINT)""",
+                    [now_ms]).fetchone()[0])
+
+            return self._in_transaction(work)
 
     def close(self) -> None:
         with self._write_lock:
