@@ -83,6 +83,9 @@ def _handle_errors(func: F) -> F:
 def main(ctx: click.Context, data: str | None, store: str | None) -> None:
     """dashcam: observability for generative-AI applications."""
     ctx.obj = _Context(data, store)
+    from dashcam.metrics.quota import use_directory  # quotas.json of this data directory (read when used)
+
+    use_directory(ctx.obj.data_dir())
 
 
 # ---------------------------------------------------------------------- serve
@@ -742,6 +745,10 @@ for _command in make_protect_commands(_handle_errors):
 from dashcam.cli_alarms import make_alarms_command  # noqa: E402  (alarms list|history|put|delete)
 
 main.add_command(make_alarms_command(_handle_errors))
+
+from dashcam.cli_quotas import make_quotas_command  # noqa: E402  (quotas list|set|remove)
+
+main.add_command(make_quotas_command(_handle_errors))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -107,6 +107,9 @@ class Dashcam:
 
         directory = data_dir or os.environ.get("DASHCAM_DATA") or DEFAULT_DATA_DIR
         use_prices(directory)
+        from dashcam.metrics.quota import use_directory  # quotas.json, read when headroom is asked for
+
+        use_directory(directory)
         url = store or os.environ.get("DASHCAM_STORE")
         if url:
             # Events live elsewhere; the data directory still holds dashcam's own files (prices, keys).

@@ -160,3 +160,24 @@ def region_of(authorization: str | None, default: str = "us-east-1") -> str:
     """The region in a SigV4 ``Authorization`` header's credential scope, else ``default``."""
     found = _CREDENTIAL.search(authorization or "")
     return found.group(1) if found else default
+
+
+async def read_members(request: Any) -> dict[str, Any]:
+    """A request's JSON body as its members (``{}`` for an empty body); AwsError
+    ``SerializationException`` for a body that is not one JSON object."""
+    from dashcam.api.native import read_body  # the body limits and gzip handling every API shares
+    from dashcam.errors import InputError
+
+    try:
+        raw = await read_body(request)
+    except InputError as exc:
+        raise AwsError("SerializationException", str(exc)) from None
+    if not raw.strip():
+        return {}
+    try:
+        params = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise AwsError("SerializationException", f"The request body is not valid JSON ({exc})") from None
+    if not isinstance(params, dict):
+        raise AwsError("SerializationException", "The request body must be a JSON object")
+    return params

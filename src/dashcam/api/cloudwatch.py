@@ -37,9 +37,8 @@ from fastapi import Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from dashcam.api.auth import current_principal
-from dashcam.api.awsjson import AwsError, Member, decode_token, encode_token, region_of, validate
+from dashcam.api.awsjson import AwsError, Member, decode_token, encode_token, read_members, region_of, validate
 from dashcam.api.cwlogs_groups import Context, Handler
-from dashcam.api.native import read_body
 from dashcam.errors import (
     AlreadyExistsError,
     AuthError,
@@ -393,19 +392,7 @@ async def parse_request(request: Request) -> tuple[str, dict[str, Any]]:
         hint = (" dashcam derives its metrics from the invocation records it stores; PutMetricData is not served."
                 if operation == "PutMetricData" else "")
         raise AwsError("UnknownOperationException", f"Unknown operation {target!r}.{hint}")
-    try:
-        raw = await read_body(request)
-    except InputError as exc:
-        raise AwsError("SerializationException", str(exc)) from None
-    if not raw.strip():
-        return operation, {}
-    try:
-        params = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise AwsError("SerializationException", f"The request body is not valid JSON ({exc})") from None
-    if not isinstance(params, dict):
-        raise AwsError("SerializationException", "The request body must be a JSON object")
-    return operation, params
+    return operation, await read_members(request)
 
 
 async def authorize(request: Request, operation: str) -> MetricsContext:

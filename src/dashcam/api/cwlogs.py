@@ -31,9 +31,8 @@ from starlette.concurrency import run_in_threadpool
 from dashcam.api import cwlogs_events, cwlogs_groups, cwlogs_protection, cwlogs_queries
 from dashcam.api import cloudwatch
 from dashcam.api.auth import current_principal
-from dashcam.api.awsjson import AwsError, Member, region_of, validate
+from dashcam.api.awsjson import AwsError, Member, read_members, region_of, validate
 from dashcam.api.cwlogs_groups import Context, Handler
-from dashcam.api.native import read_body
 from dashcam.errors import (
     AlreadyExistsError,
     AuthError,
@@ -125,19 +124,7 @@ async def parse_request(request: Request) -> tuple[str, dict[str, Any]]:
                        f"{TARGET_PREFIX}DescribeLogGroups")
     if f"{service}." != TARGET_PREFIX or operation not in OPERATIONS:
         raise AwsError("UnknownOperationException", f"Unknown operation {target!r}")
-    try:
-        raw = await read_body(request)
-    except InputError as exc:
-        raise AwsError("SerializationException", str(exc)) from None
-    if not raw.strip():
-        return operation, {}
-    try:
-        params = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise AwsError("SerializationException", f"The request body is not valid JSON ({exc})") from None
-    if not isinstance(params, dict):
-        raise AwsError("SerializationException", "The request body must be a JSON object")
-    return operation, params
+    return operation, await read_members(request)
 
 
 # What each operation needs of the caller's role (see dashcam.keys.Principal.may).

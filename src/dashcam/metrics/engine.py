@@ -52,6 +52,7 @@ from dashcam.metrics.expressions import (
     evaluation_order,
     parse_expression,
 )
+from dashcam.metrics import quota
 from dashcam.metrics.statistics import Statistic, parse_statistic, sample_count
 from dashcam.query.dialects import Dialect, and_, cast, col, get_dialect, lit, not_null
 from dashcam.store.base import Store
@@ -349,9 +350,11 @@ def get_metric_data(store: Store, queries: Sequence[MetricQuery], start_ms: int,
 
     d = get_dialect(store.dialect)
     scope: dict[str, object] = {}
-    for scan in _scans(wanted):
+    for scan in _scans([w for w in wanted if w.metric.name not in quota.QUOTA_METRICS]):
         for query_id, points in _run_scan(store, d, scan, fetch_start, end_ms, log_groups).items():
             scope[query_id] = points
+    scope.update(quota.quota_points(store, d, [w for w in wanted if w.metric.name in quota.QUOTA_METRICS],
+                                    fetch_start, end_ms, log_groups))
     labels = {q.id: q.label or (q.metric_stat.metric_name if q.metric_stat else q.id) for q in queries}
     series_of = {w.query.id: Series(scope[w.query.id], w.period, labels[w.query.id]) for w in wanted}
     context = Context(start_ms, end_ms, metric_series=[series_of[w.query.id] for w in wanted],
