@@ -1,5 +1,9 @@
 """How long each dashboard page waits for its data, on a store of --records invocations.
 
+Pages: Overview, Models, Query, Invocation, Alarms (the list, a static alarm and an anomaly alarm
+with its band), Dashboards (the list, and the shipped bedrock-overview example: 11 widgets, each
+resolved by its own request) and Settings.
+
     python bench/bench_web.py [--records 1000000] [--work bench/out] [--runs 5]
 
 Generates and imports the sample logs once per size (cached under --work, in a directory of its
@@ -21,10 +25,13 @@ import time
 from pathlib import Path
 from urllib.parse import quote
 
+import httpx
+import orjson
 import uvicorn
 from playwright.sync_api import sync_playwright
 
 from dashcam.api.app import create_app
+from dashcam.dashboards.repository import example_body
 from dashcam.service import Dashcam
 from dashcam.simulate.sample_logs import SampleSpec, write_bedrock_layout
 
@@ -61,6 +68,27 @@ def serve(dashcam: Dashcam) -> tuple[str, uvicorn.Server]:
     return f"http://127.0.0.1:{port}", server
 
 
+STATIC_ALARM = {"MetricName": "InvocationThrottles", "Namespace": "AWS/Bedrock", "Statistic": "Sum", "Period": 300,
+                "EvaluationPeriods": 3, "DatapointsToAlarm": 2, "Threshold": 5,
+                "ComparisonOperator": "GreaterThanOrEqualToThreshold", "TreatMissingData": "notBreaching"}
+ANOMALY_ALARM = {"EvaluationPeriods": 3, "ThresholdMetricId": "band",
+                 "ComparisonOperator": "LessThanLowerOrGreaterThanUpperThreshold", "Metrics": [
+                     {"Id": "calls", "MetricStat": {"Metric": {"Namespace": "AWS/Bedrock", "MetricName": "Invocations"},
+                                                    "Period": 300, "Stat": "Sum"}, "ReturnData": True},
+                     {"Id": "band", "Expression": "ANOMALY_DETECTION_BAND(calls, 2)", "ReturnData": True}]}
+
+
+def define(base: str, data: Path) -> None:
+    """The alarms and the dashboard the Alarms and Dashboards pages show (replaced if there), and
+    quotas for every model, so the Models page asks for their headroom."""
+    rows = httpx.post(f"{base}/api/v1/query", json={"query": "stats count(*) by modelId"}, timeout=60).json()["data"]["rows"]
+    quotas = [{"model": row["modelId"].split("/")[-1], "rpm": 1000, "tpm": 2_000_000} for row in rows]
+    (data / "quotas.json").write_bytes(orjson.dumps(quotas))
+    for name, definition in (("throttles", STATIC_ALARM), ("traffic-anomaly", ANOMALY_ALARM)):
+        httpx.put(f"{base}/api/v1/alarms/{name}", json=definition).raise_for_status()
+    httpx.put(f"{base}/api/v1/dashboards/bedrock", content=example_body("bedrock-overview")).raise_for_status()
+
+
 def measure(page, url: str, ready: str) -> tuple[float, float]:
     """Load ``url`` until ``ready`` shows; (data wait ms, slowest request ms) from the browser's timings."""
     page.goto("about:blank")
@@ -86,6 +114,7 @@ def main() -> None:
     data = prepare(args.records, Path(args.work))
     with Dashcam.open(data) as dashcam, sync_playwright() as playwright:
         base, server = serve(dashcam)
+        define(base, data)
         browser = playwright.chromium.launch(executable_path=args.chromium, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 900})
         page.goto(f"{base}/query?range=all&q={quote('fields @ptr | limit 1')}")
@@ -98,6 +127,12 @@ def main() -> None:
             "query (bin chart)": (f"/query?range=all&q={quote('stats count(*) by bin(5m), modelId')}",
                                   '[data-chart="query"] .cartesianlayer .trace'),
             "invocation": (ptr_link, ".facts dd"),
+            "alarms": ("/alarms?range=all", "tr[data-alarm]"),
+            "alarm (static)": ("/alarm?name=throttles&range=all", '[data-chart="alarm"] .cartesianlayer .trace'),
+            "alarm (anomaly band)": ("/alarm?name=traffic-anomaly&range=all", '[data-chart="alarm"] .cartesianlayer .trace'),
+            "dashboards": ("/dashboards", "[data-dashboard]"),
+            "dashboard (11 widgets)": ("/dashboard?name=bedrock&range=all", '[data-widget="10"] .chart .pielayer'),
+            "settings": ("/settings?range=all", ".retention-table tbody tr"),
         }
         print(f"{args.records:,} records; medians of {args.runs} loads after one warm-up")
         print(f"{'page':22s} {'data wait':>10s} {'slowest request':>16s}")

@@ -126,7 +126,7 @@ def test_a_body_exported_from_cloudwatch_renders(page, server, loaded, screensho
                 "view": "timeSeries", "stacked": False, "region": "us-east-1", "stat": "Sum", "period": 300,
                 "title": "Invocations, two models", "annotations": {"horizontal": [{"label": "busy", "value": 25}]}}},
             {"height": 6, "width": 12, "y": 0, "x": 12, "type": "log", "properties": {
-                "query": f"SOURCE '{GROUP}' | stats count(*) as errors by errorCode\n| sort errors desc",
+                "query": f"SOURCE '{GROUP}' | filter ispresent(errorCode)\n| stats count(*) as errors by errorCode | sort errors desc",
                 "region": "us-east-1", "stacked": False, "view": "bar", "title": "Errors by code"}},
             {"height": 3, "width": 24, "type": "metric", "properties": {
                 "metrics": [["AWS/Bedrock", "InvocationThrottles"]], "view": "singleValue", "region": "us-east-1",
@@ -139,7 +139,8 @@ def test_a_body_exported_from_cloudwatch_renders(page, server, loaded, screensho
     open_page(page, f"{server.url}/dashboard?name=from-aws&{loaded.url_range()}")
     page.wait_for_selector('[data-widget="0"] .cartesianlayer .trace')
     assert widget(page, 0).locator(".cartesianlayer .trace").count() == 2
-    assert sorted(widget(page, 0).locator(".legend-item").all_inner_texts()) == sorted(two)
+    labels = widget(page, 0).locator(".legend-item").all_inner_texts()
+    assert sorted(label.split(" ")[-1] for label in labels) == sorted(m.split("/")[-1] for m in two)  # ARNs shortened
     page.wait_for_selector('[data-widget="1"] .cartesianlayer .trace')
     errors = Counter(r["errorCode"] for r in loaded.generated if r.get("errorCode"))
     bars = page.evaluate("document.querySelector('[data-widget=\"1\"] .chart').data[0]")
@@ -217,3 +218,19 @@ def test_a_reader_sees_dashboards_without_the_editor(page, secured_server, secur
     page.click('[data-dashboard="shared"] a')
     page.wait_for_selector(".markdown p")
     assert page.locator("#dashboard-edit").count() == 0
+
+
+def test_a_new_dashboard_starts_from_a_shipped_example(page, server, loaded):
+    from dashcam.dashboards.repository import example_body
+
+    open_page(page, f"{server.url}/dashboard?new=1&{loaded.url_range()}")
+    page.fill("#dashboard-name", "from-example")
+    page.wait_for_selector('#dashboard-example option[value]:not([value=""])', state="attached")
+    page.select_option("#dashboard-example", label="bedrock-logs-insights")
+    page.wait_for_selector('[data-widget="1"] .cartesianlayer .trace')
+    page.click("#dashboard-save")
+    page.wait_for_url("**/dashboard?*name=from-example*")
+    stored = httpx.get(f"{server.url}/api/v1/dashboards/from-example").json()["data"]
+    assert stored["bodyText"] == example_body("bedrock-logs-insights")  # stored exactly as shipped
+    page.wait_for_selector('[data-widget="3"] tbody tr')
+    assert page.locator("[data-widget]").count() == len(json.loads(stored["bodyText"])["widgets"])

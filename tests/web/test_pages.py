@@ -158,6 +158,31 @@ def test_models_page_compares_every_model(page, server, loaded, screenshots):
     page.screenshot(path=screenshots / "models.png", full_page=True)
 
 
+def test_models_page_shows_quota_headroom_when_quotas_are_set(page, server, loaded):
+    counts = model_counts(loaded)
+    model = counts.most_common(1)[0][0]
+    # All attempts count against the RPM quota; the busiest minute sets the headroom.
+    peak = Counter(r["timestamp"][:16] for r in loaded.generated if r["modelId"] == model).most_common(1)[0][1]
+    rpm = 200  # 100 x (1 - peak / 200) is a whole or half percent: no rounding to disagree about
+    # Quotas name models as Service Quotas does, without an inference-profile ARN's prefix.
+    (server.dashcam.data_dir / "quotas.json").write_text(json.dumps([{"model": model.split("/")[-1], "rpm": rpm}]))
+    open_page(page, f"{server.url}/models?{loaded.url_range()}")
+    page.wait_for_selector('.models-table td[data-column="headroom"]')
+    cells = {page.locator(".models-table tbody tr").nth(i).locator("th").get_attribute("title"):
+             page.locator(".models-table tbody tr").nth(i).locator('td[data-column="headroom"]').inner_text()
+             for i in range(len(counts))}
+    assert cells[model] == f"{100 * (1 - peak / rpm):.1f}%"
+    assert {m: v for m, v in cells.items() if m != model} == {m: "no quota" for m in counts if m != model}
+    assert "QuotaHeadroomPct" in page.inner_text("main .page-note")
+
+
+def test_models_page_has_no_headroom_column_without_quotas(page, server, loaded):
+    open_page(page, f"{server.url}/models?{loaded.url_range()}")
+    page.wait_for_selector(".models-table tbody tr")
+    assert page.locator('.models-table td[data-column="headroom"]').count() == 0
+    assert "No model has a quota set" in page.inner_text("main .page-note")
+
+
 def test_run_a_query_see_table_and_chart_export_and_share(page, server, loaded, screenshots):
     open_page(page, f"{server.url}/query?{loaded.url_range()}")
     page.fill("textarea.source", "stats count(*) as requests by bin(1h) as hour, modelId")
@@ -301,8 +326,9 @@ def test_narrow_screens_do_not_scroll_sideways(browser, server, loaded, screensh
     context = browser.new_context(viewport={"width": 390, "height": 844}, timezone_id="America/New_York")
     phone = context.new_page()
     try:
-        for name, path in (("overview", "/"), ("models", "/models"), ("query", "/query")):
-            phone.goto(f"{server.url}{path}?{loaded.url_range()}")
+        for name, path in (("overview", "/"), ("models", "/models"), ("query", "/query"), ("alarms", "/alarms"),
+                           ("dashboards", "/dashboards"), ("dashboard", "/dashboard?new=1"), ("settings", "/settings")):
+            phone.goto(f"{server.url}{path}{'&' if '?' in path else '?'}{loaded.url_range()}")
             phone.wait_for_load_state("networkidle")
             width = phone.evaluate("document.documentElement.scrollWidth")
             assert width <= 390, f"{name} is {width}px wide on a 390px screen"
@@ -311,7 +337,8 @@ def test_narrow_screens_do_not_scroll_sideways(browser, server, loaded, screensh
         context.close()
 
 
-@pytest.mark.parametrize("path", ["/", "/models", "/query", "/invocation"])
+@pytest.mark.parametrize("path", ["/", "/models", "/query", "/invocation", "/alarms", "/alarm", "/dashboards", "/dashboard",
+                                  "/dashboard?new=1", "/settings"])
 def test_every_page_loads_without_errors_when_there_is_no_data(page, server, path):
     open_page(page, f"{server.url}{path}")
     assert page.locator("main").inner_text().strip()

@@ -27,7 +27,6 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 import orjson
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -46,7 +45,8 @@ from dashcam.gateway.recording import (BEDROCK_PROVIDER, OPENAI_PROVIDER, Gatewa
 from dashcam.gateway.replies import (BAD_KEY, BAD_SIGNATURE, BAD_UPSTREAM, BEDROCK, FORBIDDEN, NO_KEY, NOT_FOUND,
                                      OPENAI, THROTTLED, TIMED_OUT, UNAVAILABLE, Fault, error_code_of, reply)
 from dashcam.gateway.shaping import UNSHAPED, Permit, Refusal, Shaper, retry_delay
-from dashcam.gateway.upstream import Upstreams, forwarded_headers, response_headers
+from dashcam.gateway.upstream import (TIMEOUT, UpstreamFailure, UpstreamRequest, UpstreamResponse, Upstreams,
+                                      forwarded_headers)
 from dashcam.gateway.usage import (bedrock_header_usage, bedrock_stream_usage, estimate_tokens, sse_usage,
                                    usage_total)
 from dashcam.keys import KeyRing
@@ -63,6 +63,7 @@ STREAMING = frozenset({"ConverseStream", "InvokeModelWithResponseStream"})
 EVENT_STREAM = "application/vnd.amazon.eventstream"
 SSE = "text/event-stream"
 RETRYABLE_STATUS = frozenset({429, 503})
+STREAM_BROKEN = "UpstreamStreamBroken"  # the record's error code when the upstream cut a stream short
 LABEL_HEADERS = {"x-dashcam-app": "app", "x-dashcam-user": "userId", "x-dashcam-session": "sessionId"}
 _perf = time.perf_counter
 
@@ -87,14 +88,14 @@ class Gateway:
     """The gateway's state: configuration, keys, shaper, upstreams, recorder and metrics."""
 
     def __init__(self, config: GatewayConfig, *, keys: KeyRing | None = None, recorder: Recorder | None = None,
-                 credentials: object | None = None, transport: httpx.AsyncBaseTransport | None = None) -> None:
+                 credentials: object | None = None) -> None:
         self.config = config
         self.keys = keys
         self.authenticator = Authenticator(keys) if keys is not None else None
         self.recorder = recorder
         self.shaper = Shaper(config.limits, window=config.quota_window, burst=config.burst,
                              max_wait=config.max_queue_wait, max_queue=config.max_queue)
-        self.upstreams = Upstreams(config, credentials=credentials, transport=transport)
+        self.upstreams = Upstreams(config, credentials=credentials)
         self.metrics = GatewayMetrics(self.shaper, recorder.stats if recorder is not None else None)
         self.default_labels = {"app": config.app} if config.app else {}
 
@@ -203,7 +204,7 @@ class Gateway:
 
     # ------------------------------------------------------------------ one call
 
-    async def _call(self, call: _Call, estimate: int, upstream_request: httpx.Request) -> Response:
+    async def _call(self, call: _Call, estimate: int, upstream_request: UpstreamRequest) -> Response:
         shaper = self.shaper.shaper_for(call.model) if call.operation is not None else None
         permit: Permit = UNSHAPED
         if shaper is not None:
@@ -218,16 +219,18 @@ class Gateway:
             while True:
                 number += 1
                 attempt = self._attempt(call, number, waited)
-                try:
-                    upstream = await self.upstreams.send(upstream_request)
-                except httpx.TimeoutException as exc:
-                    return self._failed(call, attempt, TIMED_OUT, "timeout", exc)
-                except httpx.HTTPError as exc:
-                    return self._failed(call, attempt, UNAVAILABLE, "unreachable", exc)
-                if upstream.status_code in RETRYABLE_STATUS:
-                    body = await self._read(upstream)
+                upstream = await self.upstreams.send(upstream_request)
+                if isinstance(upstream, UpstreamFailure):
+                    fault = TIMED_OUT if upstream.kind == TIMEOUT else UNAVAILABLE
+                    base = self.upstreams.bedrock_url if call.api == BEDROCK else self.upstreams.openai_url
+                    return self._failed(call, attempt, fault, upstream.kind,
+                                        f"the upstream {base} could not be reached or did not answer: "
+                                        f"{upstream.detail}")
+                if upstream.status in RETRYABLE_STATUS:
+                    body = await upstream.read()
                     if body is None:
-                        return self._failed(call, attempt, BAD_UPSTREAM, "malformed", None)
+                        return self._failed(call, attempt, BAD_UPSTREAM, "malformed",
+                                            f"the upstream's answer broke off: {upstream.broken}")
                     self.metrics.upstream_throttles.labels(call.model or "").inc()
                     delay = retry_delay(number, _retry_hint(upstream.headers))
                     if self._may_retry(call, number, delay, body):
@@ -240,18 +243,18 @@ class Gateway:
                 media_type = upstream.headers.get("content-type", "")
                 if media_type.startswith((EVENT_STREAM, SSE)) and upstream.is_success:
                     if call.api == BEDROCK and call.operation not in STREAMING:
-                        await upstream.aclose()
-                        return self._failed(call, attempt, BAD_UPSTREAM, "malformed", None,
+                        upstream.close()
+                        return self._failed(call, attempt, BAD_UPSTREAM, "malformed",
                                             f"the upstream answered {call.operation} with an event stream")
                     settle_here = False
                     return _Relay(self, call, attempt, upstream, permit)
-                body = await self._read(upstream)
+                body = await upstream.read()
                 if body is None:
-                    return self._failed(call, attempt, BAD_UPSTREAM, "malformed", None,
-                                        "the upstream's answer broke off")
+                    return self._failed(call, attempt, BAD_UPSTREAM, "malformed",
+                                        f"the upstream's answer broke off: {upstream.broken}")
                 problem = self._malformed(call, upstream, body)
                 if problem:
-                    return self._failed(call, attempt, BAD_UPSTREAM, "malformed", None, problem)
+                    return self._failed(call, attempt, BAD_UPSTREAM, "malformed", problem)
                 return self._answer(call, attempt, upstream, body)
         finally:
             if settle_here:
@@ -264,15 +267,6 @@ class Gateway:
         if b"insufficient_quota" in body:  # OpenAI's 429 for an empty balance: retrying cannot help
             return False
         return _perf() + delay < call.received + self.config.retry_deadline
-
-    async def _read(self, upstream: httpx.Response) -> bytes | None:
-        """The whole body (decoded), or None when the upstream broke off while sending it."""
-        try:
-            return await upstream.aread()
-        except httpx.HTTPError:
-            return None
-        finally:
-            await upstream.aclose()
 
     def _attempt(self, call: _Call, number: int, waited: float) -> GatewayAttempt:
         labels = dict(call.labels)
@@ -291,34 +285,33 @@ class Gateway:
         call.attempts.append(attempt)
         return attempt
 
-    def _finish(self, call: _Call, attempt: GatewayAttempt, upstream: httpx.Response, body: bytes) -> None:
+    def _finish(self, call: _Call, attempt: GatewayAttempt, upstream: UpstreamResponse, body: bytes) -> None:
         """Fill an attempt with the upstream's complete, non-streamed answer."""
         attempt.ended = _perf()
-        attempt.status = upstream.status_code
+        attempt.status = upstream.status
         attempt.headers = upstream.headers
         if call.api == BEDROCK:
             attempt.request_id = upstream.headers.get("x-amzn-requestid")
             attempt.response = (body, upstream.headers.get("content-type")) \
                 if call.operation == "InvokeModel" else body
-            if upstream.status_code >= 300:
+            if upstream.status >= 300:
                 code = upstream.headers.get("x-amzn-errortype", "").split(":")[0]
-                attempt.error_code = code or f"HTTP{upstream.status_code}"
+                attempt.error_code = code or f"HTTP{upstream.status}"
         else:
             attempt.chunks = [body]
 
-    def _answer(self, call: _Call, attempt: GatewayAttempt, upstream: httpx.Response, body: bytes) -> Response:
+    def _answer(self, call: _Call, attempt: GatewayAttempt, upstream: UpstreamResponse, body: bytes) -> Response:
         """The upstream's non-streamed answer, handed to the caller as it is."""
         self._finish(call, attempt, upstream, body)
         if upstream.is_success and self.shaper.needs_tokens(call.model):
             call.used_tokens = self._used_tokens(call, upstream, body)
-        response = Response(status_code=upstream.status_code)
+        response = Response(status_code=upstream.status)
         response.body = body
-        response.raw_headers = response_headers(upstream.headers.raw, decoded=True) + [
-            (b"content-length", str(len(body)).encode())]
-        self.metrics.count(call.api, call.operation, call.model, upstream.status_code)
+        response.raw_headers = upstream.header_list() + [(b"content-length", str(len(body)).encode())]
+        self.metrics.count(call.api, call.operation, call.model, upstream.status)
         return response
 
-    def _used_tokens(self, call: _Call, upstream: httpx.Response, body: bytes) -> int | None:
+    def _used_tokens(self, call: _Call, upstream: UpstreamResponse, body: bytes) -> int | None:
         if call.operation == "InvokeModel":
             from_headers = bedrock_header_usage(upstream.headers)
             if from_headers is not None:
@@ -326,11 +319,11 @@ class Gateway:
         decoded = _json(body)
         return usage_total(decoded.get("usage")) if isinstance(decoded, dict) else None
 
-    def _malformed(self, call: _Call, upstream: httpx.Response, body: bytes) -> str | None:
+    def _malformed(self, call: _Call, upstream: UpstreamResponse, body: bytes) -> str | None:
         """What is wrong with a complete answer that the caller's client could not read, or None."""
         if call.operation is None:
             return None  # passed through unrecorded: the caller's client judges it
-        status = upstream.status_code
+        status = upstream.status
         media_type = upstream.headers.get("content-type", "")
         if call.api == BEDROCK and call.operation in STREAMING and status < 300:
             return f"the upstream answered {call.operation} with {media_type or 'no content type'}, " \
@@ -348,15 +341,11 @@ class Gateway:
             return f"the upstream answered HTTP {status} without a Bedrock error: {_snippet(body)}"
         return None
 
-    def _failed(self, call: _Call, attempt: GatewayAttempt, fault: Fault, kind: str, error: BaseException | None,
-                detail: str | None = None) -> Response:
+    def _failed(self, call: _Call, attempt: GatewayAttempt, fault: Fault, kind: str, detail: str) -> Response:
         """The gateway's own answer when the upstream could not give one the caller could read."""
-        base = self.upstreams.bedrock_url if call.api == BEDROCK else self.upstreams.openai_url
-        if error is not None:
-            detail = f"the upstream {base} could not be reached or did not answer: {type(error).__name__}: {error}"
         self.metrics.failures.labels(call.api, kind).inc()
         log.warning("dashcam gateway: %s %s: %s", call.operation or "request", call.model or "", detail)
-        response = reply(call.api, fault, detail or "the upstream failed")
+        response = reply(call.api, fault, detail)
         self._fill_from_reply(call, attempt, response, fault)
         return response
 
@@ -407,17 +396,17 @@ class _Relay(Response):
     once, here.
     """
 
-    def __init__(self, gateway: Gateway, call: _Call, attempt: GatewayAttempt, upstream: httpx.Response,
+    def __init__(self, gateway: Gateway, call: _Call, attempt: GatewayAttempt, upstream: UpstreamResponse,
                  permit: Permit) -> None:
         self.gateway = gateway
         self.call = call
         self.attempt = attempt
         self.upstream = upstream
         self.permit = permit
-        self.status_code = upstream.status_code
+        self.status_code = upstream.status
         self.background = None
-        self.raw_headers = response_headers(upstream.headers.raw, decoded=False)
-        attempt.status = upstream.status_code
+        self.raw_headers = upstream.header_list()
+        attempt.status = upstream.status
         attempt.headers = upstream.headers
         if call.api == BEDROCK:
             attempt.request_id = upstream.headers.get("x-amzn-requestid")
@@ -426,29 +415,30 @@ class _Relay(Response):
             attempt.chunks = []
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        attempt = self.attempt
+        attempt, upstream = self.attempt, self.upstream
         kept = attempt.raw_stream if attempt.raw_stream is not None else attempt.chunks
         try:
             await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
-            async for chunk in self.upstream.aiter_raw():
+            async for chunk in upstream.chunks():
                 if attempt.first_chunk is None:
                     attempt.first_chunk = _perf()
                 kept.append(chunk)
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
-        except httpx.HTTPError as exc:
-            # Returning without the final (empty) body message makes the server cut the caller's
-            # connection, so its client reports a broken stream instead of a complete short answer.
-            attempt.error_code = type(exc).__name__
-            attempt.error_message = f"the upstream broke off the stream: {exc}"
-            self.gateway.metrics.failures.labels(self.call.api, "stream_broken").inc()
-            log.warning("dashcam gateway: %s %s: %s", self.call.operation, self.call.model, attempt.error_message)
-        except OSError as exc:  # the caller went away (ASGI 2.4 raises OSError from send)
+            if upstream.broken is None:
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+            else:
+                # Ending without the final (empty) body message makes the server cut the caller's
+                # connection, so its client reports a broken stream, not a complete short answer.
+                attempt.error_code = STREAM_BROKEN
+                attempt.error_message = f"the upstream broke off the stream: {upstream.broken}"
+                self.gateway.metrics.failures.labels(self.call.api, "stream_broken").inc()
+                log.warning("dashcam gateway: %s %s: %s", self.call.operation, self.call.model,
+                            attempt.error_message)
+        except OSError as exc:  # the caller went away (ASGI 2.4 servers raise OSError from send)
             attempt.error_code, attempt.error_message = "ClientDisconnected", str(exc)
         finally:
             attempt.ended = _perf()
-            with contextlib.suppress(httpx.HTTPError):
-                await self.upstream.aclose()
+            upstream.close()
             gateway, call = self.gateway, self.call
             try:
                 self.permit.settle(gateway.stream_usage(call, attempt) if not attempt.error_code else 0)

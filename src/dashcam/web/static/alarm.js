@@ -20,6 +20,7 @@ export function mount(root, ctx) {
   const name = ctx.currentParams().get("name") || "";
   const head = h("div", { class: "alarm-head" });
   const facts = h("div", { class: "card" });
+  const chartTitle = h("h2", {}, "Metric");
   const chart = h("div", { class: "chart", "data-chart": "alarm" });
   const chartNote = h("p", { class: "page-note chart-note" });
   const states = h("div", { class: "history-box", "data-history": "StateUpdate" });
@@ -30,7 +31,7 @@ export function mount(root, ctx) {
     h("p", { class: "crumbs" }, h("a", { href: ctx.pageUrl("/alarms"), "data-nav": true }, "← Alarms")),
     head,
     h("div", { class: "alarm-layout" },
-      h("div", { class: "alarm-main" }, card("Metric and threshold", chart, chartNote),
+      h("div", { class: "alarm-main" }, card(null, chartTitle, chart, chartNote),
         card("State history", states), card("Actions taken", actions)),
       h("div", { class: "alarm-side" }, facts,
         card("Configuration changes", config),
@@ -141,6 +142,8 @@ export function mount(root, ctx) {
   async function drawChart(alarm, parts, history, range, signal) {
     const def = alarm.definition;
     const intervals = alarmIntervals(alarm, history, range);
+    chartTitle.textContent = { static: "Metric and threshold", anomaly: "Metric and expected band",
+      query: "Query value and threshold" }[parts.kind] || "Metric";
     let series = [];
     let band = null;
     if (parts.kind === "query") {

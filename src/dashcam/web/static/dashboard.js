@@ -43,8 +43,10 @@ export function mount(root, ctx) {
   let body = null; // the body document shown (and edited)
   let rawText = null; // JSON text typed in the JSON editor, saved as it is while nothing else changed
   let dirty = false;
+  let draftName = ""; // a new dashboard's name as typed (the head is drawn again on every change)
   let who = null;
   let logGroups = [];
+  let examples = null; // the shipped examples, asked for once
   let controller = null;
   const cache = new WeakMap(); // widget object -> its resolved data (an edited widget is a new object)
 
@@ -102,7 +104,7 @@ export function mount(root, ctx) {
     const admin = who?.role === "admin";
     const title = isNewUnsaved()
       ? h("label", { class: "inline name-field" }, "Name ", h("input", { type: "text", id: "dashboard-name", placeholder: "my-dashboard",
-        value: name, "aria-label": "Dashboard name" }))
+        value: draftName, "aria-label": "Dashboard name", oninput: (e) => { draftName = e.target.value; } }))
       : h("h1", {}, name);
     const buttons = [];
     if (editing) {
@@ -126,9 +128,10 @@ export function mount(root, ctx) {
 
   function examplePicker() {
     const picker = h("select", { "aria-label": "Start from an example", id: "dashboard-example" }, h("option", { value: "" }, "Start from an example…"));
-    ctx.api("/api/v1/dashboard-examples").then((examples) => {
-      for (const example of examples) picker.append(h("option", { value: example.body }, example.name));
-    }).catch(() => {});
+    examples = examples || ctx.api("/api/v1/dashboard-examples");
+    examples.then((list) => {
+      for (const example of list) picker.append(h("option", { value: example.body }, example.name));
+    }).catch(() => { examples = null; });
     picker.addEventListener("change", () => {
       if (!picker.value) return;
       body = JSON.parse(picker.value);
@@ -163,7 +166,7 @@ export function mount(root, ctx) {
 
   async function save() {
     status.replaceChildren();
-    const target = isNewUnsaved() ? document.getElementById("dashboard-name").value.trim() : name;
+    const target = isNewUnsaved() ? draftName.trim() : name;
     if (!NAME_PATTERN.test(target)) {
       status.textContent = "A dashboard name is 1 to 255 letters, digits, - and _.";
       return;

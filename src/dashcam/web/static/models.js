@@ -24,7 +24,12 @@ const COLUMNS = [
   { key: "cost", label: "Cost", value: (r) => r.cost, fmt: fmtUsd },
   { key: "costPerRequest", label: "$ / request", value: (r) => derived(r).costPerRequest, fmt: fmtUsd },
   { key: "costPer1k", label: "$ / 1K output tokens", value: (r) => derived(r).costPer1kOutput, fmt: fmtUsd },
+  // QuotaHeadroomPct's lowest value in the range: what the busiest minute left of the RPM/TPM quota.
+  { key: "headroom", label: "Quota headroom", value: (r, span, total, headroom) => headroom.get(r.modelId) ?? null,
+    fmt: (v) => (v == null ? "no quota" : `${v.toFixed(1)}%`), worse: "low", optional: true },
 ];
+const HEADROOM_NOTE = "Quota headroom: the lowest QuotaHeadroomPct in the range, what the busiest minute left of the "
+  + "model's requests- and tokens-per-minute quota (quotas.json; dashcam quotas set MODEL --rpm N --tpm N).";
 
 export function mount(root, ctx) {
   const tableBox = h("div", { class: "card table-card" });
@@ -46,6 +51,7 @@ export function mount(root, ctx) {
   let descending = true;
   let lastRows = [];
   let lastSpan = 1;
+  let lastHeadroom = new Map();
 
   async function reload() {
     controller?.abort();
@@ -56,8 +62,10 @@ export function mount(root, ctx) {
       const range = await ctx.resolveRange(signal);
       const result = await ctx.runQuery(`stats ${METRICS} by modelId | sort requests desc`,
         { start: range.start, end: range.end, signal, limit: 1000 });
+      lastHeadroom = await quotaHeadroom(ctx, result.rows.map((r) => r.modelId), range, signal);
       note.textContent = `${range.label}. Error rate excludes throttling, which has its own rate. `
-        + "Select a model to see it on the Overview.";
+        + `Select a model to see it on the Overview. ${lastHeadroom.size ? HEADROOM_NOTE
+          : "No model has a quota set, so there is no quota headroom (dashcam quotas set MODEL --rpm N --tpm N)."}`;
       lastRows = result.rows;
       lastSpan = range.spanMs;
       if (!lastRows.length) {
@@ -73,16 +81,23 @@ export function mount(root, ctx) {
   function drawTable() {
     const total = lastRows.reduce((sum, r) => sum + r.requests, 0);
     const colour = new Map(lastRows.map((r, i) => [r.modelId, colorFor(i)]));
-    const values = lastRows.map((row) => ({ row, cells: COLUMNS.map((c) => c.value(row, lastSpan, total)) }));
-    const index = COLUMNS.findIndex((c) => c.key === sortKey);
+    // A column only some setups have (quota headroom) is shown when some model has a value.
+    const columns = COLUMNS.filter((c) => !c.optional || lastHeadroom.size);
+    const values = lastRows.map((row) => ({ row, cells: columns.map((c) => c.value(row, lastSpan, total, lastHeadroom)) }));
+    const index = Math.max(0, columns.findIndex((c) => c.key === sortKey));
     values.sort((a, b) => {
       const x = a.cells[index] ?? -Infinity;
       const y = b.cells[index] ?? -Infinity;
       return (x - y) * (descending ? -1 : 1);
     });
     // The worst value of a "worse" column is flagged, so outliers stand out.
-    const worst = COLUMNS.map((c, i) => (c.worse ? Math.max(...values.map((v) => v.cells[i] ?? -Infinity)) : null));
-    const head = h("tr", {}, h("th", { scope: "col" }, "Model"), COLUMNS.map((c) => {
+    const worst = columns.map((c, i) => {
+      if (!c.worse) return null;
+      const present = values.map((v) => v.cells[i]).filter((v) => v != null);
+      if (!present.length) return null;
+      return c.worse === "low" ? Math.min(...present) : Math.max(...present);
+    });
+    const head = h("tr", {}, h("th", { scope: "col" }, "Model"), columns.map((c) => {
       const th = h("th", { scope: "col", class: "num", "aria-sort": c.key === sortKey ? (descending ? "descending" : "ascending") : null });
       th.append(h("button", { type: "button", class: "sort", onclick: () => {
         descending = c.key === sortKey ? !descending : true;
@@ -95,8 +110,8 @@ export function mount(root, ctx) {
       h("th", { scope: "row", class: "model", title: row.modelId },
         h("span", { class: "swatch", style: `background:${colour.get(row.modelId)}` }),
         h("a", { href: ctx.pageUrl("/", { model: row.modelId }), "data-nav": true }, modelLabel(row.modelId))),
-      cells.map((v, i) => h("td", { class: `num${worst[i] != null && v === worst[i] && lastRows.length > 1 && v > 0 ? " worst" : ""}` },
-        COLUMNS[i].fmt(v)))));
+      cells.map((v, i) => h("td", { class: `num${isWorst(columns[i], v, worst[i], lastRows.length) ? " worst" : ""}`,
+        "data-column": columns[i].key }, columns[i].fmt(v)))));
     show(tableBox, h("div", { class: "table-wrap" },
       h("table", { class: "results models-table" }, h("thead", {}, head), h("tbody", {}, body))));
   }
@@ -109,6 +124,37 @@ export function mount(root, ctx) {
       [latencyChart, ratesChart, costChart].forEach(purge);
     },
   };
+}
+
+/** Whether v is the column's worst value worth flagging (a headroom is flagged only when it is tight). */
+function isWorst(column, v, worst, models) {
+  if (worst == null || v !== worst) return false;
+  if (column.worse === "low") return v < 20;
+  return models > 1 && v > 0;
+}
+
+/**
+ * The lowest QuotaHeadroomPct in the range by model (models without a quota have none), from one
+ * GetMetricData-like request; periods of about 1/100 of the range, at least a minute.
+ */
+async function quotaHeadroom(ctx, models, range, signal) {
+  const headroom = new Map();
+  if (!models.length) return headroom;
+  const period = Math.max(60, Math.ceil(range.spanMs / 100 / 60_000) * 60);
+  let answer;
+  try {
+    answer = await ctx.api("/api/v1/metrics", { method: "POST", signal, body: {
+      start: String(Math.floor(range.start)), end: String(Math.floor(range.end)),
+      queries: models.map((model, i) => ({ id: `h${i}`, metricStat: { metricName: "QuotaHeadroomPct", stat: "Minimum",
+        period, dimensions: { ModelId: model } } })) } });
+  } catch (error) {
+    if (error.name === "AbortError" || error.quiet) throw error;
+    return headroom; // a server without quota metrics: the column stays away
+  }
+  for (const result of answer.results) {
+    if (result.values.length) headroom.set(models[Number(result.id.slice(1))], Math.min(...result.values));
+  }
+  return headroom;
 }
 
 const chartHeight = (models) => Math.max(220, 90 + models * 48);

@@ -4,7 +4,7 @@
 
 import { isFullAdmin } from "./app.js";
 import { fmtCompact, fmtInt, h, localTime, modelLabel } from "./format.js";
-import { card, empty, failure, loading, quiet, show } from "./ui.js";
+import { empty, failure, loading, quiet, show } from "./ui.js";
 
 export const TITLE = "Settings";
 
