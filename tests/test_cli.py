@@ -23,7 +23,6 @@ import pytest
 from click.testing import CliRunner
 
 from dashcam.cli import main
-from dashcam.query.library import CORE_QUESTIONS
 
 SAMPLES = Path(__file__).parent / "fixtures" / "bedrock-invocation-logs.jsonl"
 TS_RE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}$")
@@ -351,7 +350,7 @@ def test_unreadable_time_exits_2_naming_it(loaded, option):
     assert "dashcam: error: " in result.stderr and "next tuesday" in result.stderr
 
 
-# ---------------------------------------------------------------------- sample and demo
+# ---------------------------------------------------------------------- sample (the demo: tests/test_demo.py)
 
 
 def test_sample_writes_bedrock_layout(tmp_path):
@@ -380,21 +379,6 @@ def test_sample_then_import_then_query(tmp_path):
     rows = query_json(data, "stats count(*) as n, min(@timestamp) as first, max(@timestamp) as last")
     assert rows[0]["n"] == 1500
     assert "2026-01-05 08:00:00.000" <= rows[0]["first"] <= rows[0]["last"] < "2026-01-05 10:00:00.000"
-
-
-def test_demo_answers_the_four_core_questions(tmp_path):
-    data = tmp_path / "demo-data"
-    result = run("--data", str(data), "demo", "--records", "3000")
-    assert result.exit_code == 0, result.stderr
-    flat = " ".join(result.stdout.split())  # immune to the terminal width wrapping long titles
-    for saved in CORE_QUESTIONS:
-        assert " ".join(saved.title.split()) in flat, saved.title
-    counts = [line for line in result.stdout.splitlines() if re.fullmatch(r"\(\d+ rows?\)", line)]
-    assert len(counts) == len(CORE_QUESTIONS) == 4
-    assert "3,000" in result.stdout
-    assert "imported 3,000 new records" in result.stderr
-    # the demo's data is there to query afterwards
-    assert query_json(str(data), "stats count(*) as n") == [{"n": 3000}]
 
 
 # ---------------------------------------------------------------------- the installed entry point

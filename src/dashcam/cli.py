@@ -18,6 +18,7 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
+from dashcam.cli_store import make_store_command, store_key_file_option
 from dashcam.errors import ConfigError, DashcamError, InputError, QueryError, SourceError, StoreBusyError
 from dashcam.query.library import CORE_QUESTIONS
 from dashcam.render import FORMATS, render
@@ -78,6 +79,7 @@ def _handle_errors(func: F) -> F:
 @click.option("--store", metavar="URL", envvar="DASHCAM_STORE", default=None,
               help="Another store instead of DuckDB in the data directory: clickhouse://user:pass@host:8123/db "
                    "or chdb:///path/to/dir [env DASHCAM_STORE].")
+@store_key_file_option  # --store-key-file (dashcam.cli_store)
 @click.version_option(package_name="dashcam")
 @click.pass_context
 def main(ctx: click.Context, data: str | None, store: str | None) -> None:
@@ -749,6 +751,12 @@ main.add_command(make_alarms_command(_handle_errors))
 from dashcam.cli_quotas import make_quotas_command  # noqa: E402  (quotas list|set|remove)
 
 main.add_command(make_quotas_command(_handle_errors))
+
+from dashcam.cli_archive import make_archive_command  # noqa: E402  (archive status|run|configure)
+
+main.add_command(make_archive_command(_handle_errors))
+
+main.add_command(make_store_command(_handle_errors))  # store encrypt | rotate-key (cli_store)
 
 
 if __name__ == "__main__":  # pragma: no cover

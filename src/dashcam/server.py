@@ -23,13 +23,14 @@ from dashcam.keys import KeyRing
 from dashcam.errors import ConfigError
 from dashcam.service import Dashcam
 from dashcam.store.retention import DEFAULT_INTERVAL_S, RetentionEnforcer
+from dashcam.store.archive.archiver import DEFAULT_ARCHIVE_INTERVAL_S, Archiver
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 4318  # OTLP/HTTP's port: stock exporters need no configuration
 SERVER_FILE = "server.json"
 
 
-class _GracefulServer(uvicorn.Server):
+class GracefulServer(uvicorn.Server):
     """uvicorn, except that after a graceful stop on SIGINT/SIGTERM it returns instead of
     re-raising the signal (which would kill the process before the store is closed)."""
 
@@ -58,6 +59,7 @@ def serve(
     port: int = DEFAULT_PORT,
     log_level: str = "info",
     retention_interval_s: float = DEFAULT_INTERVAL_S,
+    archive_interval_s: float = DEFAULT_ARCHIVE_INTERVAL_S,
 ) -> None:
     """Serve ``dashcam`` until interrupted, then close it.
 
@@ -65,7 +67,8 @@ def serve(
     default). While serving, ``server.json`` in ``data_dir`` tells the other ``dashcam`` commands
     where the server is and gives them a local admin token that dies with the server. Retention
     is enforced in the background every ``retention_interval_s`` seconds, and alarms are evaluated
-    once a minute (the scheduler is ``app.state.alarm_scheduler``).
+    once a minute (the scheduler is ``app.state.alarm_scheduler``). Events older than the archive's
+    hot window move to Parquet every ``archive_interval_s`` seconds (``dashcam archive configure``).
     """
     if not 0 < port < 65536:
         raise ConfigError(f"port {port} is not between 1 and 65535")
@@ -83,14 +86,16 @@ def serve(
     address = Path(data_dir) / SERVER_FILE
     alarm_scheduler = app.state.alarm_scheduler = dashcam.alarm_scheduler()  # every alarm, once a minute
     retention = RetentionEnforcer(dashcam.store, interval_s=retention_interval_s).start()
+    archiver = Archiver(dashcam.store, interval_s=archive_interval_s).start()  # does nothing until configured
     alarm_scheduler.start()
     try:
         _write_private(address, {"url": f"http://{_url_host(host)}:{port}", "pid": os.getpid(), "token": local_token})
-        _GracefulServer(config).run()
+        GracefulServer(config).run()
     finally:
         address.unlink(missing_ok=True)
         alarm_scheduler.stop()
         retention.stop()
+        archiver.stop()
         dashcam.close()
 
 

@@ -98,10 +98,13 @@ class Dashcam:
         self.data_dir = Path(data_dir or os.environ.get("DASHCAM_DATA") or DEFAULT_DATA_DIR)
 
     @classmethod
-    def open(cls, data_dir: str | Path | None = None, *, store: str | None = None) -> "Dashcam":
+    def open(cls, data_dir: str | Path | None = None, *, store: str | None = None,
+             store_key: str | None = None) -> "Dashcam":
         """Open the store ``store`` or ``$DASHCAM_STORE`` names (``clickhouse://...``, ``chdb://...``,
         see :func:`dashcam.store.open_store`); without one, the embedded DuckDB store in
-        ``data_dir`` (default: ``$DASHCAM_DATA`` or ./dashcam-data)."""
+        ``data_dir`` (default: ``$DASHCAM_DATA`` or ./dashcam-data), encrypted under ``store_key``
+        or the key ``$DASHCAM_STORE_KEY`` / ``$DASHCAM_STORE_KEY_FILE`` gives (see
+        :mod:`dashcam.store.duckdb_encryption`)."""
         from dashcam.store import open_store
         from dashcam.store.duckdb import DuckDBStore
 
@@ -114,8 +117,23 @@ class Dashcam:
         if url:
             # Events live elsewhere; the data directory still holds dashcam's own files (prices, keys).
             Path(directory).mkdir(parents=True, exist_ok=True)
-            return cls(open_store(url), directory).protected()
-        return cls(DuckDBStore(directory), directory).protected()
+            return cls(open_store(url), directory).protected().archived()
+        from dashcam.store.duckdb_encryption import key_from_environment
+
+        return cls(DuckDBStore(directory, encryption_key=store_key or key_from_environment()), directory).protected().archived()
+
+    # Set by archived(): the data directory's Parquet archive (None: not wrapped).
+    archive: Any = None
+
+    def archived(self) -> "Dashcam":
+        """Let queries read the events archived to Parquet (``archive.json`` in the data directory;
+        see :mod:`dashcam.store.archive`) as if they were still in the store; returns self."""
+        from dashcam.store.archive import Archive, ArchivedStore
+
+        if self.archive is None:
+            self.archive = Archive(self.data_dir)
+            self.store = ArchivedStore(self.store, self.archive)
+        return self
 
     # Set by protected(): the data-protection policies, originals and counts (None: unprotected).
     protection: Any = None

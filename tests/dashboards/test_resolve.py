@@ -55,7 +55,7 @@ def data(dashcam):
                 for a in dashcam.alarms.describe(names=list(names))]
 
     return WidgetData(lambda queries, start, end: dashcam.metric_data(queries, start, end), run_query,
-                      lambda filters, since: dashcam.list_metrics(None, filters, since_ms=since), alarm_states)
+                      lambda filters, since, name: dashcam.list_metrics(name, filters, since_ms=since), alarm_states)
 
 
 def metric(metrics: list, **properties) -> dict:

@@ -74,3 +74,17 @@ def test_labels_name_the_dimension_values():
     assert default_label("Invocations", NOVA, several_metrics=False) == "amazon.nova-pro-v1:0"
     assert default_label("Invocations", NOVA, several_metrics=True) == "amazon.nova-pro-v1:0 Invocations"
     assert default_label("Invocations", (), several_metrics=False) == "Invocations"
+
+
+@pytest.mark.parametrize(("text", "names"), [
+    ('{AWS/Bedrock,ModelId} MetricName="Invocations"', ("Invocations",)),
+    ('{AWS/Bedrock,ModelId} MetricName="Invocations" AND claude', ("Invocations",)),
+    ('MetricName="InputTokenCount" OR MetricName="OutputTokenCount"', ("InputTokenCount", "OutputTokenCount")),
+    ('MetricName="InputTokenCount" OR claude', None),
+    ("{AWS/Bedrock,ModelId} MetricName=Invocations", None),  # a partial match may find several
+    ("{AWS/Bedrock,ModelId}", None),
+    ('NOT MetricName="Invocations"', None),
+])
+def test_a_search_names_the_only_metrics_it_can_find(text, names):
+    (search,) = find_searches(f"SEARCH('{text}', 'Sum', 300)")
+    assert search.metric_names() == names

@@ -86,8 +86,8 @@ def widget_data(dashcam: Dashcam, principal: Principal) -> WidgetData:
                                end_ms=end_ms)
         return result.columns, result.rows
 
-    def list_metrics(filters: Sequence[tuple[str, str | None]], since_ms: int) -> list[Any]:
-        return dashcam.list_metrics(None, filters, log_groups=readable_groups(dashcam, principal, None),
+    def list_metrics(filters: Sequence[tuple[str, str | None]], since_ms: int, metric_name: str | None) -> list[Any]:
+        return dashcam.list_metrics(metric_name, filters, log_groups=readable_groups(dashcam, principal, None),
                                     since_ms=since_ms)
 
     def alarm_states(names: Sequence[str]) -> list[dict[str, Any]]:

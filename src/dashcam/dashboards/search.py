@@ -77,6 +77,28 @@ class Search:
         return self.condition is None or _holds(self.condition, metric_name, dict(dimensions))
 
 
+    def metric_names(self) -> tuple[str, ...] | None:
+        """The metric names the search can only find (its ``MetricName="..."`` terms, alone, in an
+        AND, or OR-ed together), so the metrics to list can be narrowed; None when any may match."""
+        return _required_names(self.condition)
+
+
+def _required_names(condition: Condition | None) -> tuple[str, ...] | None:
+    if isinstance(condition, Term):
+        return (condition.value,) if condition.exact and condition.key == "MetricName" else None
+    if isinstance(condition, Combined) and condition.op == "and":
+        for part in condition.parts:
+            names = _required_names(part)
+            if names is not None:
+                return names
+        return None
+    if isinstance(condition, Combined) and condition.op == "or":
+        alternatives = [_required_names(part) for part in condition.parts]
+        if all(names is not None for names in alternatives):
+            return tuple(name for names in alternatives for name in names)
+    return None
+
+
 def find_searches(expression: str) -> list[Search]:
     """Every ``SEARCH(...)`` in a metric-math expression, parsed; InputError when one is malformed."""
     found = []

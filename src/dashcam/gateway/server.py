@@ -24,7 +24,7 @@ from dashcam.gateway.upstream import aws_credentials, aws_region
 from dashcam.keys import KeyRing
 # dashcam serve's uvicorn server that returns after a graceful SIGINT/SIGTERM stop instead of
 # re-raising the signal, so the recorder is closed and the command exits 0.
-from dashcam.server import _GracefulServer as GracefulServer
+from dashcam.server import GracefulServer
 from dashcam.server import is_loopback
 
 _UNSET: Any = object()

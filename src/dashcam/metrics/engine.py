@@ -54,7 +54,7 @@ from dashcam.metrics.expressions import (
 )
 from dashcam.metrics import quota
 from dashcam.metrics.statistics import Statistic, parse_statistic, sample_count
-from dashcam.query.dialects import Dialect, and_, cast, col, get_dialect, lit, not_null
+from dashcam.query.dialects import Dialect, and_, cast, col, fn, get_dialect, lit, not_null
 from dashcam.store.base import Store
 from dashcam.store.schema import EVENTS_TABLE
 
@@ -215,15 +215,23 @@ class _Scan:
     wanted: list[_Wanted] = field(default_factory=list)
 
     def sql(self, d: Dialect, start_ms: int, end_ms: int,
-            log_groups: Sequence[str] | None) -> tuple[str, dict, list[str]]:
+            log_groups: Sequence[str] | None, *, hashed: bool = False) -> tuple[str, dict, list[str]]:
         """The scan's SQL, the column of each (metric, statistic) and each needed sample count,
-        and the names of all its columns."""
+        and the names of all its columns.
+
+        With ``hashed`` (DuckDB only), rows are grouped by the 64-bit ``hash()`` of each dimension
+        value rather than by the text, and the values are joined back onto the groups. The scan
+        keeps only rows whose values are among those asked for, so the groups are the same
+        whenever those values' hashes are distinct; the last column, ``_distinct``, says whether
+        they are (when not, the caller runs the scan again unhashed). Grouping by an integer
+        instead of the model id saves DuckDB about a tenth of a 6-metric, 6-model scan.
+        """
         selects: list[exp.Expression] = [exp.alias_(_bucket(d, self.period), "_bucket", quoted=True)]
         dimension_values = [sorted({dict(w.dimensions)[n] for w in self.wanted}) for n in self.names]
         conditions = _scope(d, start_ms, end_ms, log_groups)
         for i, (name, values) in enumerate(zip(self.names, dimension_values)):
             value = dimension_expression(d, name)
-            selects.append(exp.alias_(value, f"_d{i}", quoted=True))
+            selects.append(exp.alias_(fn("hash", value) if hashed else value, f"_d{i}", quoted=True))
             conditions.append(exp.In(this=value, expressions=[lit(v) for v in values]))
         metrics = list({w.metric.name: w.metric for w in self.wanted}.values())
         parts = {m.name: (m.sample(d), m.where(d)) for m in metrics}
@@ -241,9 +249,31 @@ class _Scan:
         # aggregates' own FILTER clauses save.
         group = [col("_bucket")] + [col(f"_d{i}") for i in range(len(self.names))]
         tree = (exp.select(*selects).from_(exp.Table(this=exp.to_identifier(EVENTS_TABLE)))
-                .where(and_(*conditions)).group_by(*group).order_by(col("_bucket")))
-        return d.sql(tree), layout, [select.alias for select in selects]
+                .where(and_(*conditions)).group_by(*group))
+        names = [select.alias for select in selects]
+        if hashed and self.names:
+            tree, names = _unhashed(tree, names, dimension_values)
+        return d.sql(tree.order_by(col("_bucket"))), layout, names
 
+
+def _unhashed(scan: exp.Select, names: list[str], dimension_values: list[list[str]]) -> tuple[exp.Select, list[str]]:
+    """``scan`` (grouped by hashed dimension columns ``_d0``, ``_d1``, ...) with each hash
+    replaced by its value, plus the ``_distinct`` column (see :meth:`_Scan.sql`)."""
+    values_of = {f"_d{i}": exp.column("_value", table=f"_v{i}", quoted=True) for i in range(len(dimension_values))}
+    outer = exp.select(*(values_of[n].as_(n, quoted=True) if n in values_of else col(n) for n in names)
+                       ).from_(scan.subquery("_scan", copy=False))
+    distinct = []
+    for i, values in enumerate(dimension_values):
+        listed = exp.values([(v,) for v in values], alias="_listed", columns=["_value"])
+        hashes = exp.select(exp.alias_(fn("hash", cast(col("_value"), "VARCHAR")), "_hash", quoted=True),
+                            col("_value")).from_(listed)
+        outer = outer.with_(f"_v{i}", as_=hashes).join(
+            exp.to_identifier(f"_v{i}", quoted=True),
+            on=exp.EQ(this=exp.column(f"_d{i}", table="_scan", quoted=True),
+                      expression=exp.column("_hash", table=f"_v{i}", quoted=True)))
+        unique = exp.EQ(this=exp.Count(this=exp.Distinct(expressions=[col("_hash")])), expression=exp.Count(this=exp.Star()))
+        distinct.append(exp.select(unique).from_(exp.to_identifier(f"_v{i}", quoted=True)).subquery())
+    return outer.select(exp.alias_(and_(*distinct), "_distinct", quoted=True)), names + ["_distinct"]
 
 
 def _arrow(store: Store, sql: str, names: Sequence[str]) -> pa.Table:
@@ -264,8 +294,12 @@ def _run_scan(store: Store, d: Dialect, scan: _Scan, start_ms: int, end_ms: int,
     one-minute datapoints for dozens of series costs milliseconds, not a Python loop per row.
     """
     step = scan.period * 1000
-    sql, layout, names = scan.sql(d, start_ms // step * step, end_ms, log_groups)
+    start = start_ms // step * step
+    sql, layout, names = scan.sql(d, start, end_ms, log_groups, hashed=d.name == "duckdb")
     table = _arrow(store, sql, names)
+    if "_distinct" in names and table.num_rows and not pc.all(table.column("_distinct")).as_py():
+        sql, layout, names = scan.sql(d, start, end_ms, log_groups)  # two values share a hash
+        table = _arrow(store, sql, names)
     points: dict[str, dict[int, float]] = {}
     by_key: dict[tuple, list[_Wanted]] = {}
     for w in scan.wanted:

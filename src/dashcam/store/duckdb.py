@@ -19,6 +19,7 @@ import pyarrow as pa
 from dashcam import pricing
 from dashcam.errors import AlreadyExistsError, ConfigError, NotFoundError, QueryExecutionError, StoreBusyError, StoreError
 from dashcam.store.base import RETENTION_DAYS, LogGroupInfo, LogStreamInfo, RawWriteResult, Store, WriteResult
+from dashcam.store.duckdb_encryption import ATTACHED_AS, connect_encrypted, translate_open_error
 from dashcam.store.duckdb_ingest import PRICE_COLUMNS, READY_SQL, REJECTION_SQL, pricing_sql, ready_events_sql, staging_sql
 from dashcam.store.schema import (
     ARROW_SCHEMA,
@@ -68,18 +69,22 @@ class DuckDBStore(Store):
 
     dialect = "duckdb"
 
-    def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
+    def __init__(self, path: str | Path, *, read_only: bool = False, encryption_key: str | None = None) -> None:
         path = Path(path)
         if path.suffix != ".duckdb":
             path.mkdir(parents=True, exist_ok=True)
             path = path / DATABASE_FILE
         self.path = path
+        self.encrypted = encryption_key is not None
         self._write_lock = threading.Lock()
         try:
-            # Never fetch extensions at run time: everything dashcam uses is linked into the wheel.
-            self._con = duckdb.connect(
-                str(path), read_only=read_only, config={"autoinstall_known_extensions": False}
-            )
+            if encryption_key is not None:  # see duckdb_encryption: the file is attached as `store`
+                self._con = connect_encrypted(path, encryption_key, read_only=read_only)
+            else:
+                # Never fetch extensions at run time: everything dashcam uses is linked into the wheel.
+                self._con = duckdb.connect(
+                    str(path), read_only=read_only, config={"autoinstall_known_extensions": False}
+                )
             self._con.execute("SET TimeZone = 'UTC'")
             if not read_only:
                 for statement in _DDL:
@@ -92,7 +97,14 @@ class DuckDBStore(Store):
                 ) from None
             raise StoreError(f"cannot open {path}: {exc}") from None
         except duckdb.Error as exc:
-            raise StoreError(f"cannot open {path}: {exc}") from None
+            raise translate_open_error(exc, path) from None
+
+    def _cursor(self) -> duckdb.DuckDBPyConnection:
+        """A cursor for one read; on an encrypted store it must be pointed at the attached file."""
+        cursor = self._con.cursor()
+        if self.encrypted:
+            cursor.execute(f"USE {ATTACHED_AS}")
+        return cursor
 
     # ------------------------------------------------------------------ writes
 
@@ -155,6 +167,9 @@ class DuckDBStore(Store):
                 con.execute("ROLLBACK")
             except duckdb.Error:
                 pass  # the failed statement may already have ended the transaction
+            if "no space left on device" in str(exc).lower():
+                raise StoreError(f"the disk holding {self.path.parent} is full: nothing from this batch was "
+                                 "stored; free space and retry") from None
             raise StoreError(f"write failed, nothing from this batch was stored: {exc}") from None
 
     def _commit_events(self, relation: str, rows: int, bounds_from: str | None = None) -> WriteResult:
@@ -211,7 +226,7 @@ class DuckDBStore(Store):
     # ------------------------------------------------------------------ reads
 
     def execute(self, sql: str) -> list[tuple[Any, ...]]:
-        cursor = self._con.cursor()
+        cursor = self._cursor()
         try:
             return cursor.execute(sql).fetchall()
         except duckdb.Error as exc:
@@ -221,7 +236,7 @@ class DuckDBStore(Store):
 
     def execute_arrow(self, sql: str) -> pa.Table:
         """Run compiled SQL and return an Arrow table (for bulk readers such as exporters)."""
-        cursor = self._con.cursor()
+        cursor = self._cursor()
         try:
             return cursor.sql(sql).to_arrow_table()  # a relation: no extra copy of the rows
         except duckdb.Error as exc:
@@ -231,7 +246,7 @@ class DuckDBStore(Store):
 
     def scan_events(self, log_group: str, batch_rows: int = 100_000) -> Iterator[pa.Table]:
         # Streamed from one cursor: a group larger than memory is read a batch at a time.
-        cursor = self._con.cursor()
+        cursor = self._cursor()
         try:
             reader = cursor.sql(
                 f"SELECT * FROM {EVENTS_TABLE} WHERE log_group = $group ORDER BY ts, event_id",
@@ -344,7 +359,7 @@ class DuckDBStore(Store):
     # ------------------------------------------------------------------ helpers
 
     def _read(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
-        cursor = self._con.cursor()
+        cursor = self._cursor()
         try:
             return cursor.execute(sql, params).fetchall()
         except duckdb.Error as exc:

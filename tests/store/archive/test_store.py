@@ -1,0 +1,42 @@
+"""Which archived files a statement reads: the log groups and time range of its reads of
+``events``, taken from the SQL the query compiler and the metrics engine produce."""
+
+from __future__ import annotations
+
+from dashcam.query.compiler import QueryScope, compile_query
+from dashcam.query.parser import parse
+from dashcam.store.archive.store import statement_scope
+
+DAY = 86_400_000
+T0 = 1_772_409_600_000   # 2026-03-02T00:00:00Z
+
+
+def scope_of(text: str, scope: QueryScope) -> tuple:
+    return statement_scope(compile_query(parse(text), scope, "duckdb").sql)
+
+
+def test_a_query_scope_is_read_back_from_its_sql():
+    assert scope_of("stats count(*) by bin(1h)", QueryScope(("/a", "/b"), T0, T0 + DAY - 1)) == ({"/a", "/b"}, T0, T0 + DAY - 1)
+    assert scope_of("fields @message | sort @timestamp | limit 3", QueryScope()) == (None, None, None)
+    assert scope_of("filter x > 1 | stats count(*) as n | filter n > 0", QueryScope(None, T0, None)) == (None, T0, None)
+
+
+def test_the_metrics_engine_time_range_is_read_back():
+    from dashcam.metrics.engine import data_range
+
+    seen = []
+
+    class Recorder:
+        dialect = "duckdb"
+
+        def execute(self, sql):
+            seen.append(statement_scope(sql))
+            return [(None, None)]
+
+    data_range(Recorder(), log_groups=["/g"])
+    assert seen == [({"/g"}, None, None)]
+
+
+def test_statements_not_over_events_are_left_alone():
+    assert statement_scope("SELECT name, retention_days FROM log_groups") is None
+    assert statement_scope("this is not SQL (") == (None, None, None)   # unreadable: every file, never fewer
