@@ -6,9 +6,7 @@ Results go to stdout; progress, summaries of long commands and errors go to stde
 
 from __future__ import annotations
 
-import contextlib
 import sys
-import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
@@ -20,7 +18,6 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 
 from dashcam.cli_store import make_store_command, store_key_file_option
 from dashcam.errors import ConfigError, DashcamError, InputError, QueryError, SourceError, StoreBusyError
-from dashcam.query.library import CORE_QUESTIONS
 from dashcam.render import FORMATS, render
 from dashcam.service import DEFAULT_LOG_GROUP, DEFAULT_QUERY_LIMIT, Dashcam, ImportProgress, ImportSummary
 from dashcam.timespec import parse_time
@@ -410,98 +407,6 @@ def _write_sample(out_dir: Path, *, records: int, seed: int = 7, hours: float = 
         return write_bedrock_layout(SampleSpec(**spec_args), out_dir, progress=lambda n: progress.advance(task, n))
 
 
-@main.command("demo")
-@click.option("--quick", is_flag=True, help="A short version (about a minute) that exits at the end: for tests and CI.")
-@click.option("--data", "demo_data", type=click.Path(file_okay=False), default=None,
-              help="Keep the demo's data in DIR (default: a temporary directory removed at the end).")
-@click.option("--port", type=click.IntRange(0, 65535), default=4318, show_default=True,
-              help="The dashboard's port (another free port if it is taken; 0: any free port).")
-@click.pass_obj
-@_handle_errors
-def demo_command(ctx: _Context, quick: bool, demo_data: str | None, port: int) -> None:
-    """Play the story live: 10, 50, then 100 users on a simulated Bedrock, recorded by dashcam.
-
-    Starts a dashcam server, the model simulator and virtual users with real boto3 clients and
-    capture on; prints the answers to the four core questions and the alarms that fired, then
-    keeps the dashboard running until Ctrl-C (not with --quick).
-    """
-    import tempfile
-
-    from dashcam import demo
-
-    chosen = demo_data or ctx.data or demo.default_data_dir()
-    with contextlib.ExitStack() as cleanup:
-        data_dir = Path(chosen) if chosen else Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="dashcam-demo-")))
-        with Dashcam.open(data_dir, store=ctx.store) as dashcam:
-            def at_end(result: Any) -> None:
-                _print_demo_answers(dashcam, result, kept=bool(chosen))
-                if not quick:
-                    _serve_until_interrupted(result.url)
-
-            demo.run_demo(dashcam, quick=quick, port=port, on_start=_demo_started, on_progress=_DemoProgress(),
-                          at_end=at_end)
-
-
-def _demo_started(url: str) -> None:
-    stderr.print(f"[bold]dashcam demo[/]: dashboard at {url}  (the story plays first; it takes a few minutes)")
-
-
-class _DemoProgress:
-    """One line per stage on the terminal, rewritten as the stage goes on."""
-
-    def __init__(self) -> None:
-        self.stage = None
-        self.shown = 0.0
-
-    def __call__(self, stage: Any, report: Any, story_now: float) -> None:
-        from dashcam.simulate.load import summary_line
-
-        if stage is not self.stage:
-            if self.stage is not None:
-                stderr.print()
-            self.stage = stage
-            stderr.print(f"[bold]{stage.name}[/]")
-        if time.monotonic() - self.shown >= (1.0 if stderr.is_terminal else 10.0):
-            self.shown = time.monotonic()
-            clock = datetime.fromtimestamp(story_now, tz=timezone.utc).strftime("%H:%M")
-            stderr.print(f"  [{clock}] {summary_line(report)}", end="\r" if stderr.is_terminal else "\n")
-
-
-def _print_demo_answers(dashcam: Dashcam, result: Any, *, kept: bool) -> None:
-    out = Console(highlight=False, soft_wrap=True)
-    stderr.print()
-    captured = f"{result.captured:,} calls captured, {result.dropped:,} dropped"
-    out.print(f"\n[bold]The story[/] ({captured})")
-    for report in result.stages:
-        from dashcam.simulate.load import summary_line
-
-        out.print(f"  {summary_line(report)}")
-    for number, saved in enumerate(CORE_QUESTIONS, start=1):
-        answer = dashcam.query(saved.text)
-        out.print(f"\n[bold]{number}. {saved.title}[/]  ({answer.seconds * 1000:.0f} ms)")
-        out.print("   " + saved.text.replace("\n", "\n   "), style="dim")
-        shown = answer.rows[:10]
-        click.echo(render(answer.columns, shown, "table"), nl=False)
-        if len(answer.rows) > len(shown):
-            click.echo(f"... {len(answer.rows) - len(shown):,} more rows")
-    out.print("\n[bold]Alarms that fired[/]")
-    for when, name, reason in result.fired:
-        out.print(f"  {when}  {name}: {reason}")
-    if not result.fired:
-        out.print("  none")
-    if kept:
-        out.print(f"\nThe data is kept: dashcam --data {result.data_dir} query 'stats count(*) by modelId'")
-
-
-def _serve_until_interrupted(url: str) -> None:
-    click.echo(f"\nThe dashboard is at {url} — press Ctrl-C to stop.", err=True)
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        click.echo("stopping", err=True)
-
-
 @main.command("simulate")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=click.IntRange(1, 65535), default=4319, show_default=True, help="Port.")
@@ -734,6 +639,10 @@ def dashboards_delete(ctx: _Context, names: tuple[str, ...]) -> None:
     _dashboards(ctx).delete(names)
     click.echo(f"deleted {', '.join(names)}", err=True)
 
+
+from dashcam.cli_demo import make_demo_command  # noqa: E402  (the live story: server, simulator, users)
+
+main.add_command(make_demo_command(_handle_errors))
 
 from dashcam.cli_migrate import make_migrate_command  # noqa: E402  (defined in its own module)
 
