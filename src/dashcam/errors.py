@@ -15,6 +15,7 @@ calls the library, so callers above the adapters only ever catch dashcam errors:
     ├── OverloadedError              too much is waiting to be written: retry later (503)
     └── StoreError                   the store failed
         ├── StoreBusyError           another process holds the data directory
+        ├── StoreFullError           the disk is full: nothing was written; retry later (503)
         ├── NotFoundError            a named log group (or other resource) does not exist
         └── AlreadyExistsError       a resource to be created exists already
 """
@@ -79,6 +80,12 @@ class StoreError(DashcamError):
 
 class StoreBusyError(StoreError):
     """Another process holds the data directory open for writing."""
+
+
+class StoreFullError(StoreError):
+    """The disk holding the store is full: nothing of the write was stored; retry once space is freed."""
+
+    retry_after = 30
 
 
 class NotFoundError(StoreError):

@@ -197,10 +197,12 @@ def hot_values(record: dict[str, Any]) -> tuple[Any, ...]:
 def timestamp_ms(value: Any) -> int:
     """Epoch milliseconds of a record ``timestamp``: RFC 3339 text, or epoch seconds/ms as a number."""
     if isinstance(value, str):
-        try:
-            return timestamp_ms(float(value))
-        except ValueError:
-            pass
+        # Four digits then "-" is a date, never a number: skip float()'s exception (most records).
+        if value[4:5] != "-" or not value[:4].isdigit():
+            try:
+                return timestamp_ms(float(value))
+            except ValueError:
+                pass
         try:
             parsed = datetime.fromisoformat(value)
         except ValueError:

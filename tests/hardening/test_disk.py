@@ -30,9 +30,14 @@ def small_disk(tmp_path):
     """A SIZE_MB tmpfs mounted at a fresh directory, unmounted afterwards."""
     mountpoint = tmp_path / "disk"
     mountpoint.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={SIZE_MB}m", "tmpfs", str(mountpoint)],
-                             capture_output=True, text=True)
-    assert mounted.returncode == 0, f"this test mounts a tmpfs and must run as root: {mounted.stderr}"
+    try:
+        mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={SIZE_MB}m", "tmpfs", str(mountpoint)],
+                                 capture_output=True, text=True)
+    except FileNotFoundError:
+        pytest.skip("the disk tests mount a small tmpfs: no mount command here")
+    if mounted.returncode != 0:
+        # Only root (CAP_SYS_ADMIN) may mount; .ci/run runs as root, a developer's pytest may not.
+        pytest.skip(f"the disk tests mount a small tmpfs, which needs root: {mounted.stderr.strip()}")
     yield mountpoint
     subprocess.run(["umount", "-l", str(mountpoint)], check=False)
 
@@ -113,7 +118,9 @@ def test_a_full_disk_is_a_clear_error_loses_nothing_and_recovers(small_disk):
                     break
                 acknowledged.append(start)
             assert refused is not None, "the disk never filled"
-            assert refused.status_code in (500, 503), refused.text
+            assert refused.status_code == 503, refused.text  # retryable, as clients expect
+            assert refused.headers.get("Retry-After"), refused.headers
+            assert refused.json()["error"]["code"] == "StoreFullError"
             assert f"the disk holding {data} is full" in refused.json()["error"]["message"], refused.text
 
             # Space returns: the same server takes writes again (a retried batch is a duplicate-free retry).

@@ -31,6 +31,7 @@ from dashcam.errors import (
     QueryError,
     QuerySyntaxError,
     StoreBusyError,
+    StoreFullError,
 )
 from dashcam.api.auth import Authenticator
 from dashcam.api.limits import WriteGate
@@ -46,6 +47,7 @@ _STATUS: tuple[tuple[type[DashcamError], int], ...] = (
     (NotFoundError, 404),
     (AlreadyExistsError, 409),
     (StoreBusyError, 503),
+    (StoreFullError, 503),
     (OverloadedError, 503),
     (QueryError, 400),
     (InputError, 400),
@@ -86,7 +88,8 @@ def create_app(dashcam: Dashcam, *, authenticator: Authenticator | None = None) 
 
     @app.exception_handler(DashcamError)
     async def dashcam_error(_: Request, exc: DashcamError) -> JSONResponse:
-        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, OverloadedError) else None
+        retry_after = getattr(exc, "retry_after", None)  # overload, a full disk: worth retrying later
+        headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
         return JSONResponse(error_body(exc), status_code=status_of(exc), headers=headers)
 
     @app.exception_handler(RequestValidationError)

@@ -44,6 +44,7 @@ from dashcam.errors import (
     OverloadedError,
     QueryError,
     StoreBusyError,
+    StoreFullError,
 )
 from dashcam.query_jobs import QueryJobs, TooManyQueriesError
 
@@ -69,6 +70,7 @@ _CODES: tuple[tuple[type[BaseException], str, int], ...] = (
     (AlreadyExistsError, "ResourceAlreadyExistsException", 400),
     (TooManyQueriesError, "LimitExceededException", 400),
     (StoreBusyError, "ServiceUnavailableException", 503),
+    (StoreFullError, "ServiceUnavailableException", 503),
     (InputError, "InvalidParameterException", 400),
     (ConfigError, "InvalidParameterException", 400),
     (QueryError, "InvalidParameterException", 400),

@@ -65,6 +65,7 @@ it on arrival would instead store every message twice and inflate every count.
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 import time
@@ -127,7 +128,13 @@ def log_group_for(service: str | None) -> str:
 def rfc3339_ms(unix_nano: int) -> str:
     """``2026-03-02T14:00:00.123Z`` for nanoseconds since the epoch."""
     ms = unix_nano // 1_000_000
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000)) + f".{ms % 1000:03d}Z"
+    return f"{_rfc3339_seconds(ms // 1000)}.{ms % 1000:03d}Z"
+
+
+@functools.lru_cache(maxsize=4096)
+def _rfc3339_seconds(seconds: int) -> str:
+    # Spans of one export mostly share their second: format it once.
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
 
 
 # --------------------------------------------------------------------------- the join buffer

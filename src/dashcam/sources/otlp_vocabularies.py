@@ -533,7 +533,8 @@ def openinference_messages(attrs: dict[str, Any], prefix: str) -> list[dict[str,
     """OpenInference's ``llm.input_messages.{i}.message.*`` (or output) as messages."""
     flat = _flat_messages(attrs, prefix, (".message.role", ".message.content"))
     if flat is not None:
-        return [m for m in (openai_message(item) for item in flat) if m is not None]
+        # openai_message of a bare {role, content}, without its lookups of keys these never have.
+        return [{"role": item["role"] or "user", "content": blocks(item["content"])} for item in flat]
     out = []
     for item in unflatten(attrs, prefix):
         message = item.get("message") if isinstance(item, dict) else None

@@ -17,7 +17,15 @@ import duckdb
 import pyarrow as pa
 
 from dashcam import pricing
-from dashcam.errors import AlreadyExistsError, ConfigError, NotFoundError, QueryExecutionError, StoreBusyError, StoreError
+from dashcam.errors import (
+    AlreadyExistsError,
+    ConfigError,
+    NotFoundError,
+    QueryExecutionError,
+    StoreBusyError,
+    StoreError,
+    StoreFullError,
+)
 from dashcam.store.base import RETENTION_DAYS, LogGroupInfo, LogStreamInfo, RawWriteResult, Store, WriteResult
 from dashcam.store.duckdb_encryption import ATTACHED_AS, connect_encrypted, translate_open_error
 from dashcam.store.duckdb_ingest import PRICE_COLUMNS, READY_SQL, REJECTION_SQL, pricing_sql, ready_events_sql, staging_sql
@@ -168,7 +176,7 @@ class DuckDBStore(Store):
             except duckdb.Error:
                 pass  # the failed statement may already have ended the transaction
             if "no space left on device" in str(exc).lower():
-                raise StoreError(f"the disk holding {self.path.parent} is full: nothing from this batch was "
+                raise StoreFullError(f"the disk holding {self.path.parent} is full: nothing from this batch was "
                                  "stored; free space and retry") from None
             raise StoreError(f"write failed, nothing from this batch was stored: {exc}") from None
 
