@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import orjson
+import pytest
 
 SAMPLES = Path(__file__).resolve().parent / "fixtures" / "bedrock-invocation-logs.jsonl"
 DASHCAM = [sys.executable, "-m", "dashcam.cli"]
@@ -110,3 +111,23 @@ def test_while_a_server_owns_the_directory_query_and_import_go_through_it(tmp_pa
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(20)
+
+
+def test_the_server_caps_the_embedded_store_memory_and_names_the_setting(tmp_path, monkeypatch):
+    from dashcam.errors import ConfigError, QueryExecutionError
+    from dashcam.server import DUCKDB_MEMORY_LIMIT_ENV, limit_store_memory
+    from dashcam.store import open_store
+
+    store = open_store(tmp_path / "store")
+    try:
+        monkeypatch.setenv(DUCKDB_MEMORY_LIMIT_ENV, "lots")
+        with pytest.raises(ConfigError, match=DUCKDB_MEMORY_LIMIT_ENV):
+            limit_store_memory(store)
+        monkeypatch.setenv(DUCKDB_MEMORY_LIMIT_ENV, "8MB")
+        limit_store_memory(store)
+        assert store.execute("SELECT current_setting('memory_limit')")[0][0] in ("8.0 MiB", "7.6 MiB")
+        # A query that cannot spill tells the user which setting to raise.
+        with pytest.raises(QueryExecutionError, match=DUCKDB_MEMORY_LIMIT_ENV):
+            store.execute("SELECT quantile_cont(x, 0.99) FROM (SELECT random() AS x FROM range(5000000))")
+    finally:
+        store.close()

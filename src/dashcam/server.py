@@ -11,6 +11,7 @@ import gc
 import ipaddress
 import logging
 import os
+import re
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,6 +34,12 @@ SERVER_FILE = "server.json"
 # at CPython's default (700) the collector runs every few records, and each full pass walks the
 # whole heap. A larger first threshold and a frozen start-up heap cut that to ~1% of ingest CPU.
 GC_THRESHOLDS = (50_000, 20, 100)
+# DuckDB's buffer pool defaults to 80% of RAM, and each checkpoint re-compresses the open row group
+# (up to ~120k uncompressed messages) in memory: a cap keeps the server's resident size near
+# DESIGN.md's 500 MB while ingesting; queries larger than it spill to disk.
+DUCKDB_MEMORY_LIMIT_ENV = "DASHCAM_DUCKDB_MEMORY_LIMIT"
+DEFAULT_DUCKDB_MEMORY_LIMIT = "256MB"  # ingest stays < 500 MB resident; a p99 over ~20M records fits
+_MEMORY_SIZE = re.compile(r"\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)", re.I)
 
 
 class GracefulServer(uvicorn.Server):
@@ -84,6 +91,7 @@ def serve(
             "Create a key first (dashcam keys create --role admin), or serve on 127.0.0.1"
         )
     logging.basicConfig(level=getattr(logging, log_level.upper(), logging.INFO), format="%(message)s")
+    limit_store_memory(dashcam.store)
     local_token = secrets.token_urlsafe(32)
     app = create_app(dashcam, authenticator=Authenticator(keys, local_token=local_token))
     config = uvicorn.Config(app, host=host, port=port, log_level=log_level,
@@ -103,6 +111,18 @@ def serve(
         retention.stop()
         archiver.stop()
         dashcam.close()
+
+
+def limit_store_memory(store) -> None:
+    """Cap an embedded DuckDB store's memory (``DASHCAM_DUCKDB_MEMORY_LIMIT``, default 256MB); larger
+    work spills to disk, and what cannot (one percentile over very many records) says to raise it."""
+    limit = os.environ.get(DUCKDB_MEMORY_LIMIT_ENV, DEFAULT_DUCKDB_MEMORY_LIMIT).strip()
+    if not _MEMORY_SIZE.fullmatch(limit):
+        raise ConfigError(f"{DUCKDB_MEMORY_LIMIT_ENV}={limit!r} is not a size such as 128MB or 1GB")
+    while getattr(store, "inner", None) is not None:  # archive and protection wrappers
+        store = store.inner
+    if store.dialect == "duckdb":
+        store.execute(f"SET memory_limit = '{limit}'")
 
 
 def tune_gc() -> None:

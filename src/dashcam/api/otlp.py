@@ -61,7 +61,9 @@ log = logging.getLogger("dashcam.otlp")
 
 MAX_BODY_BYTES = 64 << 20  # the spec's recommended limit, before and after decompression
 MAX_INFLIGHT_REQUESTS = 64  # beyond this many requests being decoded or committed: 503
-MAX_INFLIGHT_BYTES = 512 << 20  # ... or this many body bytes held in memory
+# ... or this many body bytes held in memory: decoded and mapped, a body takes several times
+# its size, and the server should stay near 500 MB resident however hard it is pushed.
+MAX_INFLIGHT_BYTES = 64 << 20
 RETRY_AFTER_SECONDS = 1
 HOLD_SECONDS = 2.0  # how long a span may wait for its completion's log records
 SWEEP_SECONDS = 1.0

@@ -385,4 +385,8 @@ def _engine_message(exc: duckdb.Error) -> str:
     text = str(exc).strip()
     for prefix in ("Invalid Input Error: ", "Conversion Error: ", "Binder Error: ", "Out of Range Error: "):
         text = text.replace(prefix, "")
-    return f"the query could not run: {text.splitlines()[0] if text else type(exc).__name__}"
+    first = text.splitlines()[0] if text else type(exc).__name__
+    if isinstance(exc, duckdb.OutOfMemoryException):
+        first += (" — the store's memory limit is too small for this query: raise DASHCAM_DUCKDB_MEMORY_LIMIT"
+                  " (e.g. 1GB) where dashcam serve runs, or narrow the query's time range")
+    return f"the query could not run: {first}"
