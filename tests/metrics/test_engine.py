@@ -111,6 +111,31 @@ def test_a_store_that_only_returns_rows_gives_the_same_series(mixed):
     assert all(r.values for r in via_rows)
 
 
+def test_a_hash_collision_between_dimension_values_falls_back_to_grouping_by_value(mixed, monkeypatch):
+    # DuckDB groups by hash(value); were two asked-for values to share a hash, the scan says so
+    # (its _distinct column) and runs again grouped by the values themselves.
+    import pyarrow as pa
+
+    from dashcam.metrics import engine
+
+    queries = [MetricQuery(f"m{i}", MetricStat("Invocations", 60, "Sum", (("ModelId", model),)))
+               for i, model in enumerate(("model-a", "model-b"))]
+    honest = get_metric_data(mixed, queries, T0, T0 + HOUR)
+    real_arrow, calls = engine._arrow, []
+
+    def colliding(store, sql, names):
+        table = real_arrow(store, sql, names)
+        calls.append(names)
+        if "_distinct" in names:  # pretend the two models' hashes collided
+            table = table.set_column(names.index("_distinct"), "_distinct", pa.array([False] * table.num_rows))
+        return table
+
+    monkeypatch.setattr(engine, "_arrow", colliding)
+    assert get_metric_data(mixed, queries, T0, T0 + HOUR) == honest
+    if mixed.dialect == "duckdb":
+        assert len(calls) == 2 and "_distinct" in calls[0] and "_distinct" not in calls[1]
+
+
 def test_log_groups_limit_the_records(store_of, invocation, write):
     store = store_of()
     write(store, [invocation(T0)], group="/team/a")

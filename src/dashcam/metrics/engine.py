@@ -271,7 +271,8 @@ def _unhashed(scan: exp.Select, names: list[str], dimension_values: list[list[st
             exp.to_identifier(f"_v{i}", quoted=True),
             on=exp.EQ(this=exp.column(f"_d{i}", table="_scan", quoted=True),
                       expression=exp.column("_hash", table=f"_v{i}", quoted=True)))
-        unique = exp.EQ(this=exp.Count(this=exp.Distinct(expressions=[col("_hash")])), expression=exp.Count(this=exp.Star()))
+        unique = exp.EQ(this=exp.Count(this=exp.Distinct(expressions=[col("_hash")])),
+                        expression=exp.Count(this=exp.Star()))
         distinct.append(exp.select(unique).from_(exp.to_identifier(f"_v{i}", quoted=True)).subquery())
     return outer.select(exp.alias_(and_(*distinct), "_distinct", quoted=True)), names + ["_distinct"]
 
