@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from dashcam.store.duckdb import DuckDBStore
 
 
@@ -23,3 +25,36 @@ def test_a_second_process_gets_a_clear_busy_error(tmp_path):
         ) % (str(Path(__file__).resolve().parents[2] / "src"), str(tmp_path))
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout
         assert out.startswith("busy:") and "another dashcam process" in out
+
+
+def _sizes_by_scan(store: DuckDBStore) -> dict[str, tuple[int, int]]:
+    return {g: (int(n), int(b)) for g, n, b in store.execute(
+        "SELECT log_group, count(*), sum(strlen(message)) FROM events GROUP BY log_group")}
+
+
+def _listed(store: DuckDBStore) -> dict[str, tuple[int, int]]:
+    return {g.name: (g.events, g.stored_bytes) for g in store.list_log_groups() if g.events}
+
+
+@pytest.mark.parametrize("settle_ms", [0, 300_000])  # 0: every event is settled, so the kept sums are used
+def test_log_group_sizes_stay_exact_through_writes_repeats_and_deletes(tmp_path, monkeypatch, settle_ms):
+    from dashcam.store import duckdb as duckdb_store
+
+    monkeypatch.setattr(duckdb_store, "_SIZES_SETTLE_MS", settle_ms)
+    store = DuckDBStore(tmp_path / "store")
+    try:
+        def records(n: int, start: int = 0, text: str = "x") -> list[dict]:
+            return [{"timestamp": 1_772_442_000 + i, "modelId": "m", "requestId": f"r{i}",
+                     "input": {"inputBodyJson": {"prompt": text * (i + 1)}}} for i in range(start, start + n)]
+
+        store.write_records("a", "s", records(5), source="api")
+        assert _listed(store) == _sizes_by_scan(store)
+        store.write_records("b", "s", records(3, text="yy"), source="api")
+        store.write_records("a", "s", records(5) + records(4, start=5), source="api")  # 5 repeats
+        assert _listed(store) == _sizes_by_scan(store) and _listed(store)["a"][0] == 9
+        store.delete_log_group("b")
+        assert _listed(store) == _sizes_by_scan(store) == {"a": _sizes_by_scan(store)["a"]}
+        store.execute("DELETE FROM events WHERE request_id = 'r0'")  # a delete the store was not told of
+        assert _listed(store) == _sizes_by_scan(store) and _listed(store)["a"][0] == 8
+    finally:
+        store.close()

@@ -72,6 +72,10 @@ _DDL = [
 ]
 
 
+# Events ingested longer ago than this are settled: no commit still in flight carries an older
+# ingestion time, so their per-group sums can be kept (see DuckDBStore._group_sizes).
+_SIZES_SETTLE_MS = 300_000
+
 class DuckDBStore(Store):
     """Events in ``<data_dir>/dashcam.duckdb`` (or an explicit ``.duckdb`` file path)."""
 
@@ -85,6 +89,8 @@ class DuckDBStore(Store):
         self.path = path
         self.encrypted = encryption_key is not None
         self._write_lock = threading.Lock()
+        self._sizes_lock = threading.Lock()
+        self._sizes: tuple[int | None, dict[str, tuple[int, int]]] = (None, {})  # see _group_sizes
         try:
             if encryption_key is not None:  # see duckdb_encryption: the file is attached as `store`
                 self._con = connect_encrypted(path, encryption_key, read_only=read_only)
@@ -308,16 +314,56 @@ class DuckDBStore(Store):
             self._con.execute("COMMIT")
 
     def list_log_groups(self, prefix: str = "") -> list[LogGroupInfo]:
+        sizes = self._group_sizes()
         rows = self._read(
-            f"""SELECT g.name, g.created_ms, g.retention_days,
-                       coalesce(e.n, 0), coalesce(e.bytes, 0)
-                FROM {LOG_GROUPS_TABLE} g
-                LEFT JOIN (SELECT log_group, count(*) AS n, sum(strlen(message)) AS bytes
-                           FROM {EVENTS_TABLE} GROUP BY log_group) e ON e.log_group = g.name
-                WHERE starts_with(g.name, ?) ORDER BY g.name""",
+            f"""SELECT name, created_ms, retention_days FROM {LOG_GROUPS_TABLE}
+                WHERE starts_with(name, ?) ORDER BY name""",
             [prefix],
         )
-        return [LogGroupInfo(r[0], r[1], r[2], int(r[3]), int(r[4])) for r in rows]
+        return [LogGroupInfo(name, created, retention, *sizes.get(name, (0, 0))) for name, created, retention in rows]
+
+    def _group_sizes(self) -> dict[str, tuple[int, int]]:
+        """Events and stored bytes per log group.
+
+        Adding up every message is a scan of all stored JSON (seconds at 10M events), so the sums
+        of events older than a settling margin are kept and only newer events are added up on each
+        call. The kept sums are checked against a count of those events (cheap: no message is
+        read) and recomputed whenever anything was deleted or arrived late.
+        """
+        cutoff = int(time.time() * 1000) - _SIZES_SETTLE_MS
+        with self._sizes_lock:
+            settled_rows = self._read(
+                f"SELECT count(*) FROM {EVENTS_TABLE} WHERE ingestion_time <= epoch_ms(?::BIGINT)", [cutoff])[0][0]
+            kept_cutoff, kept = self._sizes[0], dict(self._sizes[1])
+            if kept_cutoff is None or sum(n for n, _ in kept.values()) != self._read(
+                    f"SELECT count(*) FROM {EVENTS_TABLE} WHERE ingestion_time <= epoch_ms(?::BIGINT)",
+                    [kept_cutoff])[0][0]:
+                kept_cutoff, kept = None, {}
+            newly = self._sizes_between(kept_cutoff, cutoff)
+            for group, (n, size) in newly.items():
+                old_n, old_size = kept.get(group, (0, 0))
+                kept[group] = (old_n + n, old_size + size)
+            if sum(n for n, _ in kept.values()) == settled_rows:
+                self._sizes = (cutoff, kept)
+            fresh = self._sizes_between(cutoff, None)
+        sizes = dict(kept)
+        for group, (n, size) in fresh.items():
+            old_n, old_size = sizes.get(group, (0, 0))
+            sizes[group] = (old_n + n, old_size + size)
+        return sizes
+
+    def _sizes_between(self, after_ms: int | None, until_ms: int | None) -> dict[str, tuple[int, int]]:
+        conditions, params = [], []
+        if after_ms is not None:
+            conditions.append("ingestion_time > epoch_ms(?::BIGINT)")
+            params.append(after_ms)
+        if until_ms is not None:
+            conditions.append("ingestion_time <= epoch_ms(?::BIGINT)")
+            params.append(until_ms)
+        where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
+        rows = self._read(f"SELECT log_group, count(*), sum(strlen(message)) FROM {EVENTS_TABLE} {where} "
+                          "GROUP BY log_group", params)
+        return {group: (int(n), int(size or 0)) for group, n, size in rows}
 
     def create_log_stream(self, log_group: str, name: str) -> None:
         with self._write_lock:
