@@ -13,6 +13,7 @@ import logging
 import os
 import re
 import secrets
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,7 +23,7 @@ import uvicorn
 from dashcam.api.app import create_app
 from dashcam.api.auth import Authenticator
 from dashcam.keys import KeyRing
-from dashcam.errors import ConfigError
+from dashcam.errors import ConfigError, DashcamError
 from dashcam.service import Dashcam
 from dashcam.store.retention import DEFAULT_INTERVAL_S, RetentionEnforcer
 from dashcam.store.archive.archiver import DEFAULT_ARCHIVE_INTERVAL_S, Archiver
@@ -101,6 +102,9 @@ def serve(
     retention = RetentionEnforcer(dashcam.store, interval_s=retention_interval_s).start()
     archiver = Archiver(dashcam.store, interval_s=archive_interval_s).start()  # does nothing until configured
     alarm_scheduler.start()
+    # Log group sizes take one scan of every message the first time (seconds on a big store): do
+    # it now, in the background, rather than in the first DescribeLogGroups or settings page.
+    threading.Thread(target=_warm_log_group_sizes, args=(dashcam,), name="dashcam-warm-up", daemon=True).start()
     tune_gc()
     try:
         _write_private(address, {"url": f"http://{_url_host(host)}:{port}", "pid": os.getpid(), "token": local_token})
@@ -123,6 +127,13 @@ def limit_store_memory(store) -> None:
         store = store.inner
     if store.dialect == "duckdb":
         store.execute(f"SET memory_limit = '{limit}'")
+
+
+def _warm_log_group_sizes(dashcam: Dashcam) -> None:
+    try:
+        dashcam.log_groups()
+    except DashcamError as exc:  # the first request will say what is wrong; nothing to do here
+        logging.getLogger("dashcam.server").warning("warming up log group sizes failed: %s", exc)
 
 
 def tune_gc() -> None:
