@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import orjson
+import pytest
 from click.testing import CliRunner
 
 from dashcam.cli import main
@@ -12,6 +13,8 @@ from dashcam.simulate.sample_logs import SampleSpec, generate_records
 from .store.archive.test_archiver import BEDROCK, START
 
 
+# The Parquet archive is built for the embedded store: DuckDB whatever DASHCAM_STORE says.
+@pytest.mark.usefixtures("embedded_store")
 def test_configure_run_and_status(tmp_path):
     data = tmp_path / "data"
     records = list(generate_records(SampleSpec(records=300, hours=72, seed=4, start=START)))
@@ -38,3 +41,10 @@ def test_configure_run_and_status(tmp_path):
     assert [(g["logGroup"], g["files"], g["events"]) for g in status["groups"]] == [(BEDROCK, 2, expected)]
     with Dashcam.open(data) as dashcam:
         assert dashcam.query("stats count(*) as n by bin(1d)").rows == before
+
+
+def test_a_clickhouse_store_cannot_be_configured_to_archive(tmp_path, chdb_url):
+    result = CliRunner().invoke(main, ["--data", str(tmp_path / "data"), "--store", chdb_url(), "archive",
+                                       "configure", "--hot-days", "1", "--to", str(tmp_path / "archive")])
+    assert result.exit_code == 2 and "archiving needs the embedded DuckDB store" in result.output, result.output
+    assert not (tmp_path / "data" / "archive.json").exists()

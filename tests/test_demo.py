@@ -36,6 +36,7 @@ def test_the_quick_demo_tells_the_story_and_exits(demo_run):
     assert f"dashcam --data {data}" in done.stdout
 
 
+@pytest.mark.usefixtures("embedded_store")  # where the demo played (see demo_run)
 def test_what_the_demo_printed_is_what_dashcam_stored(demo_run):
     done, data = demo_run
     assert done.returncode == 0, done.stderr[-3000:]

@@ -15,6 +15,8 @@ from typing import Any
 
 import click
 
+from dashcam.errors import ConfigError
+from dashcam.store import ClickHouseTarget, parse_store_url
 from dashcam.store.duckdb import DATABASE_FILE
 from dashcam.store.duckdb_encryption import STORE_KEY_FILE_ENV, read_key_file, rekey
 
@@ -39,6 +41,10 @@ def make_store_command(handle_errors: Callable[[Any], Any]) -> click.Group:
         """Encryption at rest of the embedded store (stop the server first)."""
 
     def store_file(obj: Any) -> Path:
+        target = parse_store_url(obj.store) if obj.store else None
+        if isinstance(target, ClickHouseTarget):
+            raise ConfigError(f"dashcam store encrypts the embedded DuckDB store; the store is {target.describe()} "
+                              "(--store / DASHCAM_STORE): encrypt ClickHouse's disks instead")
         path = obj.data_dir() / DATABASE_FILE
         if not path.exists():
             raise click.UsageError(f"there is no store at {path}")

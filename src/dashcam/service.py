@@ -105,8 +105,9 @@ class Dashcam:
         ``data_dir`` (default: ``$DASHCAM_DATA`` or ./dashcam-data), encrypted under ``store_key``
         or the key ``$DASHCAM_STORE_KEY`` / ``$DASHCAM_STORE_KEY_FILE`` gives (see
         :mod:`dashcam.store.duckdb_encryption`)."""
-        from dashcam.store import open_store
+        from dashcam.store import ClickHouseTarget, open_store, parse_store_url
         from dashcam.store.duckdb import DuckDBStore
+        from dashcam.store.duckdb_encryption import key_from_environment
 
         directory = data_dir or os.environ.get("DASHCAM_DATA") or DEFAULT_DATA_DIR
         use_prices(directory)
@@ -115,11 +116,15 @@ class Dashcam:
         use_directory(directory)
         url = store or os.environ.get("DASHCAM_STORE")
         if url:
+            target = parse_store_url(url)
+            if isinstance(target, ClickHouseTarget) and (store_key or key_from_environment()):
+                # A key that encrypts nothing must not look like encryption at rest.
+                raise ConfigError(f"a store key encrypts the embedded DuckDB store, but the store is "
+                                  f"{target.describe()}: encrypt ClickHouse's disks instead, or drop the key "
+                                  "(--store-key-file, DASHCAM_STORE_KEY, DASHCAM_STORE_KEY_FILE)")
             # Events live elsewhere; the data directory still holds dashcam's own files (prices, keys).
             Path(directory).mkdir(parents=True, exist_ok=True)
             return cls(open_store(url), directory).protected().archived()
-        from dashcam.store.duckdb_encryption import key_from_environment
-
         return cls(DuckDBStore(directory, encryption_key=store_key or key_from_environment()), directory).protected().archived()
 
     # Set by archived(): the data directory's Parquet archive (None: not wrapped).

@@ -83,3 +83,13 @@ def test_random_requests_get_aws_4xx_errors_never_5xx(server):
 
         one()
         assert _call(client, "DescribeLogGroups", b"{}").status_code == 200
+
+
+@pytest.mark.parametrize("member", ["logGroupNames", "logGroupIdentifiers"])
+def test_a_group_list_member_of_another_type_is_a_4xx_error(server, member):
+    # Found by the fuzzer: authorization reads the group lists before validation refuses them.
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        response = _call(client, "StartQuery", dump({member: -441660, "queryString": "fields @message",
+                                                     "startTime": 0, "endTime": 1}))
+    assert 400 <= response.status_code < 500 and response.json()["__type"], response.content
+    assert member in response.json()["message"]

@@ -21,6 +21,10 @@ import pytest
 
 from dashcam.service import Dashcam
 
+# The store must live on the small disk: the embedded store in the data directory, whatever
+# DASHCAM_STORE says (the servers started here inherit the environment without it).
+pytestmark = pytest.mark.usefixtures("embedded_store")
+
 DASHCAM = [sys.executable, "-m", "dashcam.cli"]
 SIZE_MB = 48
 

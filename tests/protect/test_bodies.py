@@ -107,10 +107,15 @@ def test_in_the_store_bodies_are_gone_and_every_metric_column_matches_an_unprote
                 f"SELECT {columns}, ts FROM events WHERE log_group = '{group}' ORDER BY ALL"), key=repr)
 
         assert metric_rows("/nobody") == metric_rows("/full")
-        bodies = dashcam.store.execute(
-            "SELECT count(*) FROM events WHERE log_group = '/nobody' AND (json_exists(message, '$.input.inputBodyJson')"
-            " OR json_exists(message, '$.output.outputBodyJson'))")
-        assert bodies == [(0,)]
+
+        def with_bodies(group: str) -> int:  # LIKE: the same SQL on DuckDB and ClickHouse
+            return dashcam.store.execute(
+                f"SELECT count(*) FROM events WHERE log_group = '{group}' AND (message LIKE '%\"inputBodyJson\"%'"
+                " OR message LIKE '%\"outputBodyJson\"%')")[0][0]
+
+        assert with_bodies("/nobody") == 0
+        assert with_bodies("/full") == sum("inputBodyJson" in r.get("input", {}) or "outputBodyJson" in r.get("output", {})
+                                           for r in records) > 0
         question = "stats sum(input.inputTokenCount) as i, avg(latencyMs) as l, pct(timeToFirstTokenMs, 90) as t," \
                    " sum(throttled) as th, count(*) as n by modelId | sort modelId"
         assert dashcam.query(question, log_groups=["/nobody"]).rows == dashcam.query(question, log_groups=["/full"]).rows

@@ -23,6 +23,10 @@ from dashcam.service import Dashcam
 from dashcam.store import duckdb_encryption
 from dashcam.store.duckdb import DATABASE_FILE, DuckDBStore
 
+# Encryption at rest is the DuckDB file's: these tests run on the embedded store whatever
+# DASHCAM_STORE says (a key with a ClickHouse store is refused: the last tests).
+pytestmark = pytest.mark.usefixtures("embedded_store")
+
 MARKER = "zq-secret-marker-7f3a9c"
 KEY = "a-store-key-of-enough-length-1"
 OTHER_KEY = "another-store-key-of-length-2"
@@ -200,3 +204,18 @@ def test_the_file_is_aes_gcm(tmp_path):
     assert con.execute("SELECT encrypted, cipher FROM duckdb_databases() WHERE database_name = 's'").fetchone() \
         == (True, "GCM")
     con.close()
+
+
+def test_a_key_with_a_clickhouse_store_is_refused_not_ignored(tmp_path, monkeypatch, chdb_url):
+    # ClickHouse encrypts with its own disks: a key dashcam would silently not use is an error.
+    url = chdb_url()
+    with pytest.raises(ConfigError, match="encrypts the embedded DuckDB store.*chdb://"):
+        Dashcam.open(tmp_path / "data", store=url, store_key=KEY)
+    monkeypatch.setenv(duckdb_encryption.STORE_KEY_ENV, KEY)
+    with pytest.raises(ConfigError, match="encrypts the embedded DuckDB store"):
+        Dashcam.open(tmp_path / "data", store=url)
+    monkeypatch.delenv(duckdb_encryption.STORE_KEY_ENV)
+    key_file = tmp_path / "new.key"
+    key_file.write_text(KEY)
+    result = _cli(tmp_path, tmp_path / "data", "--store", url, "store", "encrypt", "--key-file", str(key_file))
+    assert result.exit_code == 2 and "encrypts the embedded DuckDB store" in result.output, result.output

@@ -147,8 +147,11 @@ async def authorize(request: Request, operation: str, params: dict[str, Any]) ->
     try:
         principal = await current_principal(request)
         action = _NEEDS.get(operation, "read")
-        groups = [params.get("logGroupName"), params.get("logGroupIdentifier"),
-                  *(params.get("logGroupNames") or []), *(params.get("logGroupIdentifiers") or [])]
+        # Members are not validated yet: a list member of another type names no group here (and is
+        # refused by validation after this check).
+        listed = [g for name in ("logGroupNames", "logGroupIdentifiers")
+                  if isinstance(params.get(name), list) for g in params[name]]
+        groups = [params.get("logGroupName"), params.get("logGroupIdentifier"), *listed]
         named = [g for g in groups if isinstance(g, str)]
         for group in named or [None]:
             principal.require(action, group.rsplit(":log-group:", 1)[-1].removesuffix(":*") if group else None)

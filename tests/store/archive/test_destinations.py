@@ -22,6 +22,9 @@ from dashcam.store.archive.manifest import DAY_MS
 
 from .test_archiver import APP, BEDROCK, NOW, START_MS, answers, data_dir  # noqa: F401 (data_dir: the fixture)
 
+# The Parquet archive is built for the embedded store only: DuckDB whatever DASHCAM_STORE says.
+pytestmark = pytest.mark.usefixtures("embedded_store")
+
 BUCKET = "acme-dashcam-archive"
 
 

@@ -136,7 +136,9 @@ class Archive:
         if config is None:
             return ArchiveRun()
         if store.dialect != "duckdb":
-            raise StoreError("archiving needs the embedded DuckDB store; ClickHouse stores cannot archive yet")
+            # The Parquet archive is built on DuckDB (COPY, read_parquet); docs/data-protection.md.
+            raise ConfigError("archiving needs the embedded DuckDB store: ClickHouse stores cannot archive to "
+                              "Parquet (archive.json in the data directory configures it)")
         key = archive_key(config)
         cutoff = (now_ms // DAY_MS - config.hot_days) * DAY_MS
         run = ArchiveRun(cutoff_ms=cutoff)
