@@ -11,12 +11,11 @@ the next sweep.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 
-from dashcam.errors import DashcamError
 from dashcam.store.base import Store
+from dashcam.store.periodic import PeriodicChore
 
 DEFAULT_INTERVAL_S = 300.0
 
@@ -28,20 +27,18 @@ def wall_clock_ms() -> int:
     return int(time.time() * 1000)
 
 
-class RetentionEnforcer:
+class RetentionEnforcer(PeriodicChore):
     """Deletes expired events of ``store`` every ``interval_s`` seconds, as of ``clock()``."""
+
+    name = "retention sweep"
 
     def __init__(self, store: Store, *, interval_s: float = DEFAULT_INTERVAL_S,
                  clock: Callable[[], int] = wall_clock_ms) -> None:
-        if interval_s <= 0:
-            raise ValueError("the retention interval must be positive")
+        super().__init__(interval_s, log)
         self.store = store
-        self.interval_s = interval_s
         self.clock = clock
         self.deleted = 0      # events deleted by this enforcer so far
         self.sweeps = 0       # sweeps completed (failed ones not counted)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def run_once(self) -> int:
         """One sweep now; returns the events deleted."""
@@ -51,25 +48,3 @@ class RetentionEnforcer:
         if deleted:
             log.info("retention: deleted %d expired events", deleted)
         return deleted
-
-    def start(self) -> "RetentionEnforcer":
-        """Sweep in a daemon thread until :meth:`stop`."""
-        self._thread = threading.Thread(target=self._run, name="dashcam-retention", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self, timeout: float = 30.0) -> None:
-        """Stop sweeping (waits for a sweep in progress)."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.run_once()
-            except DashcamError as exc:
-                log.warning("retention sweep failed, retrying in %.0fs: %s", self.interval_s, exc)
-            except Exception:  # noqa: BLE001 - a sweep must never take the server down
-                log.exception("retention sweep failed")
-            self._stop.wait(self.interval_s)

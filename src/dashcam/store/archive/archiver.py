@@ -31,13 +31,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dashcam.errors import ConfigError, DashcamError, StoreError
+from dashcam.errors import ConfigError, StoreError
 from dashcam.store.archive.config import (
     ArchiveConfig, archive_key, decrypt, encrypt, env_key, load_config, write_private,
 )
 from dashcam.store.archive.destination import Destination, open_destination
 from dashcam.store.archive.manifest import DAY_MS, ArchivedFile, Manifest, day_start_ms, partition_key
 from dashcam.store.base import Store
+from dashcam.store.periodic import PeriodicChore
 from dashcam.store.retention import wall_clock_ms
 from dashcam.store.schema import EVENT_COLUMN_NAMES, EVENTS_TABLE, LOG_GROUPS_TABLE
 
@@ -280,20 +281,18 @@ def archive_once(store: Store, now_ms: int) -> ArchiveRun:
     return archive.archive_once(store.inner, now_ms)  # type: ignore[attr-defined]
 
 
-class Archiver:
+class Archiver(PeriodicChore):
     """Runs :func:`archive_once` on ``store`` every ``interval_s`` seconds, as of ``clock()``,
     in a daemon thread; a failed run is logged and retried at the next interval."""
 
+    name = "archive run"
+
     def __init__(self, store: Store, *, interval_s: float = DEFAULT_ARCHIVE_INTERVAL_S,
                  clock: Callable[[], int] = wall_clock_ms) -> None:
-        if interval_s <= 0:
-            raise ValueError("the archive interval must be positive")
+        super().__init__(interval_s, log)
         self.store = store
-        self.interval_s = interval_s
         self.clock = clock
         self.runs = 0
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def run_once(self) -> ArchiveRun:
         """One run now (nothing when the store has no archive or archiving is not configured)."""
@@ -302,25 +301,3 @@ class Archiver:
         run = archive_once(self.store, self.clock())
         self.runs += 1
         return run
-
-    def start(self) -> "Archiver":
-        """Run in a daemon thread until :meth:`stop`."""
-        self._thread = threading.Thread(target=self._run, name="dashcam-archive", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self, timeout: float = 60.0) -> None:
-        """Stop (waits for a run in progress)."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.run_once()
-            except DashcamError as exc:
-                log.warning("archive run failed, retrying in %.0fs: %s", self.interval_s, exc)
-            except Exception:  # noqa: BLE001 - archiving must never take the server down
-                log.exception("archive run failed")
-            self._stop.wait(self.interval_s)
