@@ -267,7 +267,7 @@ def test_open_an_invocation_from_a_result(page, server, loaded, screenshots):
     reply = record["output"]["outputBodyJson"]["output"]["message"]["content"][0]["text"]
     assert page.locator(".turn-response .text").first.inner_text() == reply
     latency = record["output"]["outputBodyJson"]["metrics"]["latencyMs"]
-    assert page.locator(".tile", has_text="Latency").locator(".tile-value").inner_text() in (f"{latency} ms", f"{latency / 1000:.2f} s".replace(".00 s", " s"))
+    assert page.locator(".tile", has_text="Latency").locator(".tile-value").inner_text() == _duration(latency)
     page.screenshot(path=screenshots / "invocation.png", full_page=True)
     # The raw record is one click away.
     page.click("text=Show raw JSON")
@@ -353,3 +353,14 @@ def test_times_are_shown_in_the_browser_time_zone(page, server, loaded):
     assert cell.inner_text() == first.astimezone(BROWSER_ZONE).strftime("%Y-%m-%d %H:%M:%S")
     assert cell.get_attribute("title") == first.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.000 UTC")
     assert re.fullmatch(r".*\(UTC-0[45]:00\)\.", page.evaluate("document.getElementById('range-tz').textContent"))
+
+
+def _duration(ms: float) -> str:
+    """How the dashboard writes a duration (format.js fmtMs): whole ms below a second, else seconds
+    with 2, 1 or 0 decimals by size and no trailing zeros."""
+    if abs(ms) < 1000:
+        return f"{round(ms)} ms"
+    seconds = ms / 1000
+    digits = 0 if abs(seconds) >= 100 else 1 if abs(seconds) >= 10 else 2
+    text = f"{seconds:,.{digits}f}"
+    return (text.rstrip("0").rstrip(".") if "." in text else text) + " s"
