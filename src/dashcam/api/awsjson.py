@@ -181,3 +181,21 @@ async def read_members(request: Any) -> dict[str, Any]:
     if not isinstance(params, dict):
         raise AwsError("SerializationException", "The request body must be a JSON object")
     return params
+
+
+def call_handler(handler: Any, ctx: Any, params: dict[str, Any], codes: tuple[tuple[type, str, int], ...], *,
+                 internal_code: str, log: Any) -> dict[str, Any]:
+    """Call an operation's handler, turning the errors it lets through into AWS ones by ``codes``
+    ((exception class, AWS code, status), most specific first); anything else is ``internal_code``
+    with status 500, logged. Every failure reaches the client in AWS's shape."""
+    try:
+        return handler(ctx, params)
+    except AwsError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - translated below, or logged and answered with a 500
+        for kind, code, status in codes:
+            if isinstance(exc, kind):
+                raise AwsError(code, str(exc), status=status) from None
+        log.exception("AWS API request failed")
+        raise AwsError(internal_code, f"dashcam failed to handle the request: {type(exc).__name__}",
+                       status=500) from None

@@ -37,7 +37,7 @@ from fastapi import Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from dashcam.api.auth import current_principal
-from dashcam.api.awsjson import AwsError, Member, decode_token, encode_token, read_members, region_of, validate
+from dashcam.api.awsjson import AwsError, Member, call_handler, decode_token, encode_token, read_members, region_of, validate
 from dashcam.api.cwlogs_groups import Context, Handler
 from dashcam.errors import (
     AlreadyExistsError,
@@ -428,18 +428,8 @@ def _require(params: dict[str, Any], shape: dict[str, Member], times: tuple[str,
 
 
 def _run(handler: Handler, ctx: MetricsContext, params: dict[str, Any]) -> dict[str, Any]:
-    """Call ``handler``, turning the dashcam errors it lets through into CloudWatch ones."""
-    try:
-        return handler(ctx, params)
-    except AwsError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - every failure must reach the client in AWS's shape
-        for kind, code, status in _CODES:
-            if isinstance(exc, kind):
-                raise AwsError(code, str(exc), status=status) from None
-        log.exception("CloudWatch request failed")
-        raise AwsError("InternalServiceFault", f"dashcam failed to handle the request: {type(exc).__name__}",
-                       status=500) from None
+    """Call ``handler``, turning the dashcam errors it lets through into AWS ones."""
+    return call_handler(handler, ctx, params, _CODES, internal_code="InternalServiceFault", log=log)
 
 
 def _respond(status: int, body: dict[str, Any], request_id: str, code: str | None = None) -> Response:

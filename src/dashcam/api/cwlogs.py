@@ -31,7 +31,7 @@ from starlette.concurrency import run_in_threadpool
 from dashcam.api import cwlogs_events, cwlogs_groups, cwlogs_protection, cwlogs_queries
 from dashcam.api import cloudwatch
 from dashcam.api.auth import current_principal
-from dashcam.api.awsjson import AwsError, Member, read_members, region_of, validate
+from dashcam.api.awsjson import AwsError, Member, call_handler, read_members, region_of, validate
 from dashcam.api.cwlogs_groups import Context, Handler
 from dashcam.errors import (
     AlreadyExistsError,
@@ -172,17 +172,7 @@ def _context(request: Request) -> Context:
 
 def _run(handler: Handler, ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     """Call ``handler``, turning the dashcam errors it lets through into AWS ones."""
-    try:
-        return handler(ctx, params)
-    except AwsError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - every failure must reach the client in AWS's shape
-        for kind, code, status in _CODES:
-            if isinstance(exc, kind):
-                raise AwsError(code, str(exc), status=status) from None
-        log.exception("CloudWatch Logs request failed")
-        raise AwsError("InternalFailure", f"dashcam failed to handle the request: {type(exc).__name__}",
-                       status=500) from None
+    return call_handler(handler, ctx, params, _CODES, internal_code="InternalFailure", log=log)
 
 
 def _respond(status: int, body: dict[str, Any], request_id: str) -> Response:
