@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import stat
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from botocore.auth import SigV4Auth
@@ -15,6 +16,12 @@ from starlette.requests import Request
 from dashcam.api.auth import ANONYMOUS_ADMIN, Authenticator
 from dashcam.errors import AuthError, ConfigError, ForbiddenError, NotFoundError
 from dashcam.keys import KeyRing, Principal
+
+
+def _resolve(coroutine):
+    """Run a coroutine on a fresh loop in its own thread: a browser test's loop may own this one."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 def test_a_key_authenticates_as_its_role_until_revoked(tmp_path):
@@ -93,22 +100,22 @@ def test_sigv4_signatures_made_with_an_issued_pair_verify(tmp_path):
     ring = KeyRing(tmp_path)
     issued = ring.create("read", log_groups="*")
     auth = Authenticator(ring)
-    principal = asyncio.run(auth.principal(_signed(issued.key_id, issued.secret, b"{}")))
+    principal = _resolve(auth.principal(_signed(issued.key_id, issued.secret, b"{}")))
     assert principal.key_id == issued.key_id and principal.role == "read"
     with pytest.raises(AuthError, match="signature"):
-        asyncio.run(auth.principal(_signed(issued.key_id, "wrong-secret", b"{}")))
+        _resolve(auth.principal(_signed(issued.key_id, "wrong-secret", b"{}")))
     with pytest.raises(AuthError, match="unknown key"):
-        asyncio.run(auth.principal(_signed("AKIAEXAMPLE", issued.secret, b"{}")))
+        _resolve(auth.principal(_signed("AKIAEXAMPLE", issued.secret, b"{}")))
 
 
 def test_with_no_keys_the_server_is_open_and_with_keys_it_is_not(tmp_path):
     ring = KeyRing(tmp_path)
     auth = Authenticator(ring)
     anonymous = _request("GET", "http://127.0.0.1:4318/api/v1/log-groups", {}, b"")
-    assert asyncio.run(auth.principal(anonymous)) == ANONYMOUS_ADMIN
+    assert _resolve(auth.principal(anonymous)) == ANONYMOUS_ADMIN
     ring.create("read")
     with pytest.raises(AuthError, match="requires a key"):
-        asyncio.run(auth.principal(_request("GET", "http://127.0.0.1:4318/api/v1/log-groups", {}, b"")))
+        _resolve(auth.principal(_request("GET", "http://127.0.0.1:4318/api/v1/log-groups", {}, b"")))
 
 
 def test_the_servers_local_token_is_an_admin(tmp_path):
@@ -116,7 +123,7 @@ def test_the_servers_local_token_is_an_admin(tmp_path):
     ring.create("read")
     auth = Authenticator(ring, local_token="local-secret")
     request = _request("GET", "http://127.0.0.1:4318/", {"authorization": "Bearer local-secret"}, b"")
-    assert asyncio.run(auth.principal(request)).role == "admin"
+    assert _resolve(auth.principal(request)).role == "admin"
 
 
 def test_the_keys_commands(tmp_path):
