@@ -284,3 +284,12 @@ def test_ptr_round_trip():
     assert parse_ptr(make_ptr("/aws/bedrock/modelinvocations", -42)) == ("/aws/bedrock/modelinvocations", -42)
     with pytest.raises(ValueError):
         parse_ptr("nocolon")
+
+
+def test_percentiles_of_one_value_are_one_sorted_aggregate():
+    sql = sql_of("stats pct(latencyMs, 90) as p90, pct(latencyMs, 50) as p50, pct(latencyMs, 90) as again,"
+                 " pct(timeToFirstTokenMs, 50) as t50 | sort p50")
+    lists = set(re.findall(r'QUANTILE_DISC\("latency_ms", \[([^\]]*)\]\)', sql))
+    assert lists == {"CAST(0.5 AS DOUBLE), CAST(0.9 AS DOUBLE)"}
+    assert re.search(r'\]\)\[2\] AS "p90".*\]\)\[1\] AS "p50".*\]\)\[2\] AS "again"', sql)
+    assert 'QUANTILE_DISC("ttft_ms", CAST(0.5 AS DOUBLE)) AS "t50"' in sql  # alone: left as it was

@@ -253,3 +253,15 @@ def test_numeric_path_segments_and_whole_rank_percentiles(open_engine_store, eng
     assert rows == [{"a.0": "key", "a.1": None}, {"a.0": "first", "a.1": "second"}, {"a.0": None, "a.1": None}]
     assert run(s, "stats pct(n, 50) as p50, pct(n, 95) as p95, pct(n, 5) as p5, pct(n, 100) as top") == [
         {"p50": 10, "p95": 19, "p5": 1, "top": 20}]
+
+
+def test_percentiles_of_one_value_share_an_aggregate_and_give_the_same_rows(store, monkeypatch):
+    text = ("stats pct(latencyMs, 50) as p50, pct(latencyMs, 90) as p90, pct(latencyMs, 50) as again, "
+            "pct(latencyMs, 99.9) as p999, pct(timeToFirstTokenMs, 10) as t10, pct(timeToFirstTokenMs, 90) as t90, "
+            "count(*) as n by modelId | sort p90 desc, modelId")
+    shared = run(store, text)
+    from dashcam.query.dialects import Dialect
+
+    monkeypatch.setattr(Dialect, "share_quantiles", lambda self, tree: tree)
+    separate = run(store, text)
+    assert shared == separate and any(row["p90"] is not None for row in shared)

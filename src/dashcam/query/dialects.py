@@ -288,7 +288,73 @@ class Dialect:
 
     def sql(self, tree: exp.Expression) -> str:
         """Render a tree for this engine."""
-        return tree.sql(dialect=self.sqlglot_dialect)
+        return self.share_quantiles(tree).sql(dialect=self.sqlglot_dialect)
+
+    def share_quantiles(self, tree: exp.Expression) -> exp.Expression:
+        """``tree`` with the percentiles of one value in one SELECT computed by a single aggregate.
+
+        ``pct(latencyMs, 50), pct(latencyMs, 90), pct(latencyMs, 99)`` would make DuckDB sort the
+        values three times; ``quantile_disc(x, [0.5, 0.9, 0.99])[i]`` sorts them once, and DuckDB
+        evaluates identical aggregates once (about 3x faster for the overview's headline numbers).
+        """
+        if not any(len(_fractions(nodes)) > 1 for nodes in _quantiles_by_value(tree)):
+            return tree
+        tree = tree.copy()  # the caller's tree stays as it was built
+        for nodes in _quantiles_by_value(tree):
+            fractions = _fractions(nodes)
+            if len(fractions) < 2:
+                continue
+            together = fn("quantile_disc", nodes[0].expressions[0], exp.Array(expressions=[lit(f) for f in fractions]))
+            for node in nodes:
+                # sqlglot counts list positions from 0 and adds DuckDB's offset of 1 itself.
+                position = fractions.index(_fraction(node))
+                node.replace(exp.Bracket(this=together.copy(), expressions=[lit(position)]))
+        return tree
+        tree = tree.copy()  # the caller's tree stays as it was built
+        for node in list(tree.find_all(exp.Anonymous)):
+            if node.name.lower() != "quantile_disc" or not isinstance(node.expressions[1], exp.Literal):
+                continue
+            scope = node.find_ancestor(exp.Select)
+            around = node.parent.expression.sql() if isinstance(node.parent, exp.Filter) else ""
+            key = (id(scope), node.expressions[0].sql() + around)
+            shared.setdefault(key, []).append(node)
+        for (_, _), nodes in shared.items():
+            copies = [n for n in nodes if n.root() is tree]
+            fractions = sorted({float(n.expressions[1].this) for n in copies})
+            if len(fractions) < 2:
+                continue
+            for node in copies:
+                position = fractions.index(_fraction(node)) + 1
+                together = fn("quantile_disc", node.expressions[0].copy(), exp.Array(expressions=[lit(f) for f in fractions]))
+                target = node.parent if isinstance(node.parent, exp.Filter) else node
+                if target is not node:
+                    node.replace(together)
+                    together = target.copy()
+                target.replace(exp.Bracket(this=together, expressions=[lit(position)]))
+        return tree
+
+
+def _quantiles_by_value(tree: exp.Expression) -> list[list[exp.Anonymous]]:
+    """The ``quantile_disc(value, literal)`` calls of ``tree``, grouped by SELECT and value
+    (calls under a FILTER clause are left alone: their rows differ)."""
+    groups: dict[tuple[int, str], list[exp.Anonymous]] = {}
+    for node in tree.find_all(exp.Anonymous):
+        if (node.name.lower() == "quantile_disc" and len(node.expressions) == 2
+                and _fraction(node) is not None and not isinstance(node.parent, exp.Filter)):
+            scope = node.find_ancestor(exp.Select)
+            groups.setdefault((id(scope), node.expressions[0].sql()), []).append(node)
+    return list(groups.values())
+
+
+def _fraction(node: exp.Anonymous) -> float | None:
+    """The constant fraction of a ``quantile_disc`` call (a literal, or a literal cast), else None."""
+    q = node.expressions[1]
+    q = q.this if isinstance(q, exp.Cast) else q
+    return float(q.this) if isinstance(q, exp.Literal) and q.is_number else None
+
+
+def _fractions(nodes: list[exp.Anonymous]) -> list[float]:
+    return sorted({_fraction(node) for node in nodes})
 
 
 DIALECTS: dict[str, type[Dialect]] = {"duckdb": Dialect}
