@@ -293,3 +293,14 @@ def test_percentiles_of_one_value_are_one_sorted_aggregate():
     assert lists == {"CAST(0.5 AS DOUBLE), CAST(0.9 AS DOUBLE)"}
     assert re.search(r'\]\)\[2\] AS "p90".*\]\)\[1\] AS "p50".*\]\)\[2\] AS "again"', sql)
     assert 'QUANTILE_DISC("ttft_ms", CAST(0.5 AS DOUBLE)) AS "t50"' in sql  # alone: left as it was
+
+
+@pytest.mark.parametrize("end_ms", [2**60, -(2**60)])
+def test_a_time_outside_the_calendar_is_a_query_error(end_ms):
+    with pytest.raises(QueryError, match="outside the years 1 to 9999"):
+        sql_of("fields @message", QueryScope(end_ms=end_ms))
+
+
+def test_early_years_are_written_in_full():
+    assert "CAST('0100-01-01 00:00:00.000000' AS TIMESTAMP)" in sql_of(
+        "fields @message", QueryScope(start_ms=-59011459200000))

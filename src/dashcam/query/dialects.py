@@ -13,7 +13,7 @@ string literal (``exp.Literal.string``) or a quoted identifier, never as SQL tex
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 from sqlglot import exp
@@ -201,8 +201,11 @@ class Dialect:
 
     def timestamp_literal(self, epoch_ms: int) -> exp.Expression:
         """A constant TIMESTAMP (UTC) for epoch milliseconds, so range predicates prune row groups."""
-        moment = datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(milliseconds=epoch_ms)
-        return cast(lit(moment.strftime("%Y-%m-%d %H:%M:%S.%f")), "TIMESTAMP")
+        try:
+            moment = datetime(1970, 1, 1) + timedelta(milliseconds=epoch_ms)
+        except OverflowError:
+            raise QueryError(f"the time {epoch_ms} (epoch milliseconds) is outside the years 1 to 9999") from None
+        return cast(lit(moment.isoformat(sep=" ", timespec="microseconds")), "TIMESTAMP")
 
     def text_to_timestamp(self, text: exp.Expression) -> exp.Expression:
         return try_cast(text, "TIMESTAMP")
@@ -309,28 +312,6 @@ class Dialect:
                 # sqlglot counts list positions from 0 and adds DuckDB's offset of 1 itself.
                 position = fractions.index(_fraction(node))
                 node.replace(exp.Bracket(this=together.copy(), expressions=[lit(position)]))
-        return tree
-        tree = tree.copy()  # the caller's tree stays as it was built
-        for node in list(tree.find_all(exp.Anonymous)):
-            if node.name.lower() != "quantile_disc" or not isinstance(node.expressions[1], exp.Literal):
-                continue
-            scope = node.find_ancestor(exp.Select)
-            around = node.parent.expression.sql() if isinstance(node.parent, exp.Filter) else ""
-            key = (id(scope), node.expressions[0].sql() + around)
-            shared.setdefault(key, []).append(node)
-        for (_, _), nodes in shared.items():
-            copies = [n for n in nodes if n.root() is tree]
-            fractions = sorted({float(n.expressions[1].this) for n in copies})
-            if len(fractions) < 2:
-                continue
-            for node in copies:
-                position = fractions.index(_fraction(node)) + 1
-                together = fn("quantile_disc", node.expressions[0].copy(), exp.Array(expressions=[lit(f) for f in fractions]))
-                target = node.parent if isinstance(node.parent, exp.Filter) else node
-                if target is not node:
-                    node.replace(together)
-                    together = target.copy()
-                target.replace(exp.Bracket(this=together, expressions=[lit(position)]))
         return tree
 
 
