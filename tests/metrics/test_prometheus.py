@@ -17,7 +17,7 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from dashcam.metrics.prometheus import (
-    LATENCY_BUCKETS_MS, TTFT_BUCKETS_MS, ScrapeCache, StoreCollector, outcome_of,
+    LATENCY_BUCKETS_MS, TTFT_BUCKETS_MS, ScrapeCache, StoreCollector, outcome_of, protection_families,
 )
 from dashcam.records import normalize
 
@@ -224,3 +224,35 @@ def test_outcome_classes():
     assert [outcome_of(None, 0), outcome_of("ThrottlingException", 1), outcome_of("ValidationException", 0),
             outcome_of("InternalServerException", 0), outcome_of("502", 0), outcome_of("404", 0)] == [
         "success", "throttled", "client_error", "server_error", "server_error", "client_error"]
+
+
+class _Families:
+    """A collector yielding given families, for the exposition encoder."""
+
+    def __init__(self, families) -> None:
+        self.families = families
+
+    def collect(self):
+        return iter(self.families)
+
+
+def test_protection_counts_become_counters_scoped_to_log_groups():
+    masked = {("/app/a", "email"): 3, ("/app/a", "ticket"): 1, ("/app/b", "credit-card"): 2}
+    dropped = {("/app/b", "text"): 4, ("/app/b", "image"): 5}
+    changed = {"/app/a": 3, "/app/b": 6}
+    metrics = scrape(_Families(protection_families(masked, dropped, changed)))
+    assert metrics["dashcam_protection_masked_findings"] == {
+        ("dashcam_protection_masked_findings_total", labels(log_group=g, detector=d)): float(n)
+        for (g, d), n in masked.items()}
+    assert metrics["dashcam_protection_dropped_body_items"] == {
+        ("dashcam_protection_dropped_body_items_total", labels(log_group=g, modality=m)): float(n)
+        for (g, m), n in dropped.items()}
+    assert metrics["dashcam_protection_changed_events"] == {
+        ("dashcam_protection_changed_events_total", labels(log_group=g)): float(n) for g, n in changed.items()}
+
+    only_a = scrape(_Families(protection_families(masked, dropped, changed, ["/app/a"])))
+    assert {dict(k[1])["log_group"] for family in only_a.values() for k in family} == {"/app/a"}
+    assert only_a["dashcam_protection_dropped_body_items"] == {}
+    # Nothing counted yet: the families are still announced (HELP and TYPE), with no samples.
+    text = generate_latest(_Families(protection_families({}, {}, {}))).decode()
+    assert "# TYPE dashcam_protection_masked_findings_total counter" in text

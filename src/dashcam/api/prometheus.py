@@ -2,7 +2,8 @@
 
 The store's families come from :mod:`dashcam.metrics.prometheus` (computed at scrape time, cached
 a few seconds); this process adds its own: prometheus_client's process, platform and GC
-collectors, and the write gate's backpressure counters. The text format is negotiated from
+collectors, the write gate's backpressure counters, and what data protection masked and dropped
+since the server started (``dashcam_protection_*``). The text format is negotiated from
 ``Accept`` (Prometheus text 0.0.4 by default, OpenMetrics when asked for).
 
 A scraper needs the ``read`` role once keys exist (Prometheus sends one with
@@ -22,7 +23,7 @@ from prometheus_client.registry import Collector
 from dashcam.api.auth import current_principal
 from dashcam.api.native import readable_groups
 from dashcam.keys import Principal
-from dashcam.metrics.prometheus import ScrapeCache, StoreCollector
+from dashcam.metrics.prometheus import ScrapeCache, StoreCollector, protection_families
 
 router = APIRouter(tags=["metrics"])
 
@@ -39,6 +40,22 @@ class _ServerCollector(Collector):
                                 value=self.gate.in_flight)
         yield CounterMetricFamily("dashcam_write_requests_refused", "Write requests refused with 503 "
                                   "because too many were waiting.", value=self.gate.refused)
+
+
+class _ProtectionCollector(Collector):
+    """Data protection's counts since the server started, for the log groups the scraper may read."""
+
+    def __init__(self, request: Request, log_groups: list[str] | None) -> None:
+        self.protection = request.app.state.dashcam.protection
+        self.log_groups = log_groups
+
+    def collect(self) -> Iterator[Metric]:
+        """Findings masked, body data dropped and events changed, as counted now."""
+        if self.protection is None:  # a store opened without protection has nothing to count
+            return
+        stats = self.protection.stats
+        yield from protection_families(stats.masked_counts(), stats.dropped_counts(), stats.changed_events(),
+                                       self.log_groups)
 
 
 class _Exposition(Collector):
@@ -68,5 +85,6 @@ def metrics(request: Request, principal: Principal = Depends(current_principal))
     groups = readable_groups(request.app.state.dashcam, principal, None)
     encoder, content_type = choose_encoder(request.headers.get("accept", ""))
     exposition = _Exposition(StoreCollector(_scrape_cache(request), groups), _ServerCollector(request),
+                             _ProtectionCollector(request, groups),
                              PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR)
     return Response(content=encoder(exposition), media_type=content_type)

@@ -24,6 +24,15 @@ Families, over invocation records (those that name a model; label ``model`` is t
 * ``dashcam_log_group_events{log_group}`` and
   ``dashcam_log_group_last_ingestion_timestamp_seconds{log_group}``: what each group holds.
 * ``dashcam_metrics_query_seconds``: how long the last aggregation took.
+
+Data protection's counts are not in the store: they are kept in memory by the process that masks
+(:class:`dashcam.protect.masking.MaskStats`, passed in as plain dictionaries) and count since it
+started, so a restart is a counter reset, which Prometheus handles (:func:`protection_families`):
+
+* ``dashcam_protection_masked_findings_total{log_group,detector}``: findings replaced by the mask.
+* ``dashcam_protection_dropped_body_items_total{log_group,modality}``: body data dropped by the
+  body switches: whole bodies (``text``), image payloads (``image``), vectors (``embedding``).
+* ``dashcam_protection_changed_events_total{log_group}``: events masked or with body data dropped.
 """
 
 from __future__ import annotations
@@ -31,7 +40,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -212,6 +221,32 @@ def log_group_families(rows: Iterable[Sequence[Any]]) -> list[Metric]:
         if last_ms is not None:
             ingested.add_metric([group], float(last_ms) / 1000)
     return [events, ingested]
+
+
+def protection_families(masked: Mapping[tuple[str, str], int], dropped: Mapping[tuple[str, str], int],
+                        changed: Mapping[str, int], log_groups: Sequence[str] | None = None) -> list[Metric]:
+    """Counter families from data protection's counts since the process started: findings masked by
+    (log group, detector), body data dropped by (log group, modality), events changed by log group
+    (as :class:`dashcam.protect.masking.MaskStats` returns them). ``log_groups`` None means all."""
+    allowed = None if log_groups is None else set(log_groups)
+
+    def counter(name: str, documentation: str, labels: list[str], values: Mapping) -> CounterMetricFamily:
+        family = CounterMetricFamily(name, documentation, labels=labels)
+        for key in sorted(values):
+            label_values = list(key) if isinstance(key, tuple) else [key]
+            if allowed is None or label_values[0] in allowed:
+                family.add_metric(label_values, float(values[key]))
+        return family
+
+    return [
+        counter("dashcam_protection_masked_findings", "Findings replaced by the mask at ingest, by detector, "
+                "since the server started.", ["log_group", "detector"], masked),
+        counter("dashcam_protection_dropped_body_items", "Body data dropped at ingest by the body switches "
+                "(text: whole bodies, image: image payloads, embedding: vectors), since the server started.",
+                ["log_group", "modality"], dropped),
+        counter("dashcam_protection_changed_events", "Events masked or with body data dropped at ingest, "
+                "since the server started.", ["log_group"], changed),
+    ]
 
 
 def store_families(store: Store, log_groups: Sequence[str] | None = None) -> list[Metric]:

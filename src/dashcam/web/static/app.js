@@ -104,6 +104,28 @@ export function isFullAdmin(who) {
   return who?.role === "admin" && who?.logGroups === "*";
 }
 
+/** True when `who` is an admin on log group `group` (the server checks it again on every change). */
+export function isAdminOn(who, group) {
+  return who?.role === "admin" && (who.logGroups === "*" || globMatch(who.logGroups, group));
+}
+
+/** Whether a glob (*, ?, [...], [!...]) matches a name, as the server's fnmatchcase does. */
+export function globMatch(pattern, name) {
+  let source = "";
+  for (let i = 0; i < pattern.length; i++) {
+    const c = pattern[i];
+    const close = c === "[" ? pattern.indexOf("]", i + 2) : -1;
+    if (c === "*") source += ".*";
+    else if (c === "?") source += ".";
+    else if (close > 0) {
+      const inner = pattern.slice(i + 1, close).replace(/\\/g, "\\\\");
+      source += inner.startsWith("!") ? `[^${inner.slice(1)}]` : `[${inner}]`;
+      i = close;
+    } else source += c.replace(/[.+^${}()|[\]\\]/g, "\\$&");
+  }
+  return new RegExp(`^${source}$`, "s").test(name);
+}
+
 // ---------------------------------------------------------------------------- time range
 
 /** The range the URL asks for: {kind: "relative", value} | {kind: "all"} | {kind: "absolute", start, end}. */

@@ -1,6 +1,9 @@
 // Invocation detail: one model call — its conversation rendered readably, its numbers, its error,
-// and the raw record one click away.
+// and the raw record one click away. When the event's log group has a masking policy that keeps
+// encrypted originals, an admin on the group can unmask it (POST /api/v1/unmask, audited by the
+// server); the original is shown only on request, marked as unmasked, and never kept by the page.
 
+import { globMatch, isAdminOn } from "./app.js";
 import { conversationOf } from "./conversation.js";
 import { fmtInt, fmtMs, fmtUsd, h, localTime, modelLabel, parseResultTime, timeZoneName } from "./format.js";
 import { empty, failure, loading, quiet, show } from "./ui.js";
@@ -12,6 +15,7 @@ export function mount(root, ctx) {
   const body = h("div", { class: "invocation" });
   root.append(body);
   let controller = null;
+  let original = null; // {message, record, at} once an admin unmasked this event: kept across auto-refresh
 
   async function reload() {
     if (!ptr) {
@@ -22,8 +26,15 @@ export function mount(root, ctx) {
     controller = new AbortController();
     if (!body.children.length) show(body, loading("Loading the invocation…"));
     try {
-      const event = await ctx.api(`/api/v1/event?ptr=${encodeURIComponent(ptr)}`, { signal: controller.signal });
-      draw(body, event, ctx);
+      const { signal } = controller;
+      const [event, who, protection] = await Promise.all([
+        ctx.api(`/api/v1/event?ptr=${encodeURIComponent(ptr)}`, { signal }),
+        ctx.whoami(signal),
+        // Only what the unmask control needs; the event is worth showing without it.
+        ctx.api("/api/v1/protection", { signal }).catch((error) => { if (quiet(error)) throw error; return null; }),
+      ]);
+      const policy = policyFor(protection?.policies || [], event.logGroup);
+      draw(body, event, ctx, { who, policy, original, unmasked: (value) => { original = value; } });
     } catch (error) {
       if (!quiet(error)) show(body, failure(error));
     }
@@ -33,7 +44,16 @@ export function mount(root, ctx) {
   return { reload, dispose: () => controller?.abort() };
 }
 
-function draw(el, event, ctx) {
+/** The policy that applies to a log group, as the server picks it: its exact name, else the longest pattern. */
+function policyFor(policies, group) {
+  const exact = policies.find((p) => p.logGroup === group);
+  if (exact) return exact;
+  const matching = policies.filter((p) => globMatch(p.logGroup, group))
+    .sort((a, b) => b.logGroup.length - a.logGroup.length || (a.logGroup < b.logGroup ? -1 : 1));
+  return matching[0] || null;
+}
+
+function draw(el, event, ctx, protection) {
   const record = event.record || {};
   const derived = event.derived || {};
   const input = record.input || {};
@@ -80,8 +100,7 @@ function draw(el, event, ctx) {
     h("strong", {}, record.errorCode || "Error"), record.errorMessage ? `: ${record.errorMessage}` : "",
     derived.throttled ? " — the request was throttled (too many requests or tokens for the model's quota)." : "") : null;
 
-  const rawPre = h("pre", { class: "raw", hidden: true, tabindex: "0", "aria-label": "Raw record JSON" },
-    JSON.stringify(event.record ?? event.message, null, 2));
+  const rawPre = h("pre", { class: "raw", hidden: true, tabindex: "0", "aria-label": "Raw record JSON" });
   const toggle = h("button", { type: "button", class: "secondary", "aria-expanded": "false", "aria-controls": "raw-json" }, "Show raw JSON");
   rawPre.id = "raw-json";
   toggle.addEventListener("click", () => {
@@ -91,18 +110,103 @@ function draw(el, event, ctx) {
     conversationBox.hidden = !rawPre.hidden;
   });
   const copy = h("button", { type: "button", class: "secondary", onclick: async () => {
-    await navigator.clipboard?.writeText(event.message);
+    await navigator.clipboard?.writeText(shown.message);
     copy.textContent = "Copied";
     setTimeout(() => (copy.textContent = "Copy JSON"), 1500);
   } }, "Copy JSON");
 
-  const conversationBox = h("div", { class: "conversation" }, renderConversation(conversationOf(record)));
-  show(el, head, errorBox, tiles,
-    h("div", { class: "invocation-layout" },
-      h("section", { class: "card" },
-        h("div", { class: "card-head" }, h("h2", {}, "Conversation"), h("div", { class: "actions" }, toggle, copy)),
-        conversationBox, rawPre),
+  const conversationBox = h("div", { class: "conversation" });
+  const title = h("h2", {}, "Conversation");
+  const banner = h("div", { class: "unmasked-banner", role: "status", hidden: true });
+  const card = h("section", { class: "card conversation-card" },
+    h("div", { class: "card-head" }, title, h("div", { class: "actions" }, toggle, copy)), banner, conversationBox, rawPre);
+  let shown = null;
+  // What the card shows: the event as stored (masked), or the original an admin asked for.
+  const showVersion = (version) => {
+    shown = version;
+    conversationBox.replaceChildren(...renderConversation(conversationOf(version.record || {})));
+    rawPre.textContent = JSON.stringify(version.record ?? version.message, null, 2);
+    const unmasked = version !== stored;
+    card.classList.toggle("unmasked", unmasked);
+    title.textContent = unmasked ? "Conversation · unmasked original" : "Conversation";
+    banner.hidden = !unmasked;
+    if (unmasked) {
+      show(banner, h("strong", {}, "Unmasked original. "),
+        `Fetched at ${localTime(version.at)}; the request is recorded in the audit log. `,
+        "The conversation and raw JSON show the event before masking; the store keeps only the masked event.");
+    }
+  };
+  const stored = { message: event.message, record: event.record };
+  const protectionBar = protectionNote(event, protection, stored, showVersion, ctx);
+  showVersion(protection.original || stored);
+  show(el, head, errorBox, tiles, protectionBar,
+    h("div", { class: "invocation-layout" }, card,
       h("section", { class: "card" }, h("h2", {}, "Details"), details)));
+}
+
+/** The masking policy's note, and for a group that keeps originals the Unmask control (admins on
+ * the group) or the reason it is not offered. */
+function protectionNote(event, { who, policy, original, unmasked }, stored, showVersion, ctx) {
+  if (!policy) return null;
+  const words = [`Log group ${event.logGroup} is masked at ingest by the policy of `, h("code", {}, policy.logGroup),
+    ": what its detectors find is stored as ", h("code", {}, policy.mask), "."];
+  if (!policy.keepOriginal) {
+    return h("div", { class: "note protection-note", "data-protection": "no-originals" }, ...words,
+      " No original is kept, so masked values cannot be recovered.");
+  }
+  if (!isAdminOn(who, event.logGroup)) {
+    const reason = `Unmasking needs an admin key on ${event.logGroup}.`;
+    return h("div", { class: "note protection-note", "data-protection": "read-only" }, h("span", {}, ...words, " An encrypted original is kept."),
+      h("span", { class: "unmask-control" },
+        h("button", { type: "button", class: "secondary small", id: "unmask", disabled: true, "aria-describedby": "unmask-reason" }, "Unmask"),
+        h("span", { id: "unmask-reason", class: "muted" }, reason)));
+  }
+  let current = original;
+  let busy = false; // the button stays enabled while asking, so keyboard focus stays on it
+  const status = h("span", { class: "unmask-status", role: "status" });
+  const button = h("button", { type: "button", class: "secondary small", id: "unmask" }, current ? "Show masked" : "Unmask");
+  const setShowing = (value) => {
+    current = value;
+    unmasked(value);
+    showVersion(value || stored);
+    button.textContent = value ? "Show masked" : "Unmask";
+  };
+  button.addEventListener("click", async () => {
+    status.textContent = "";
+    status.setAttribute("role", "status");
+    if (current) {
+      setShowing(null);
+      return;
+    }
+    if (busy) return;
+    busy = true;
+    status.textContent = "Unmasking…";
+    try {
+      const [answer] = await ctx.api("/api/v1/unmask", { method: "POST", body: { ptrs: [event.ptr] } });
+      if (!answer?.found) {
+        status.textContent = "No original was kept for this event: it had nothing to mask, or it was stored before its group kept originals.";
+        return;
+      }
+      let record = null;
+      try {
+        record = JSON.parse(answer.message);
+      } catch {
+        record = null; // not JSON: the raw view shows the text
+      }
+      status.textContent = "";
+      setShowing({ message: answer.message, record, at: Date.now() });
+    } catch (error) {
+      if (!quiet(error)) {
+        status.setAttribute("role", "alert");
+        status.textContent = `Could not unmask: ${error.message}`;
+      }
+    } finally {
+      busy = false;
+    }
+  });
+  return h("div", { class: "note protection-note", "data-protection": "unmaskable" },
+    h("span", {}, ...words, " An encrypted original is kept; as an admin on this group you may see it (each unmask is audited)."),
+    h("span", { class: "unmask-control" }, button, status));
 }
 
 function renderConversation(c) {

@@ -1,8 +1,9 @@
-// Settings: keys, prices, retention per log group and masking policies — shown to every reader,
-// changed by admins (an admin key over every log group for keys and prices; admin on a group for
-// its retention and policy). Every change is audited by the server.
+// Settings: keys, prices, retention per log group, masking policies (with what they masked since
+// the server started) and the audit log — shown to every reader, changed by admins (an admin key
+// over every log group for keys and prices; admin on a group for its retention and policy). Every
+// change is audited by the server; the audit log is shown to admins over every log group.
 
-import { isFullAdmin } from "./app.js";
+import { isAdminOn, isFullAdmin } from "./app.js";
 import { fmtCompact, fmtInt, h, localTime, modelLabel } from "./format.js";
 import { empty, failure, loading, quiet, show } from "./ui.js";
 
@@ -20,15 +21,18 @@ export function mount(root, ctx) {
   const pricesBox = h("div");
   const retentionBox = h("div");
   const maskingBox = h("div");
+  const auditBox = h("div");
+  const sections = [["keys", "Keys"], ["prices", "Prices"], ["retention", "Retention"], ["masking", "Masking"], ["audit", "Audit log"]];
   root.append(
     h("div", { class: "page-head" }, h("h1", {}, "Settings"),
       h("nav", { class: "section-links", "aria-label": "Settings sections" },
-        ["Keys", "Prices", "Retention", "Masking"].map((s) => h("a", { href: `#${s.toLowerCase()}` }, s)))),
+        sections.map(([id, title]) => h("a", { href: `#${id}` }, title)))),
     whoBox,
     section("keys", "Keys", keysBox),
     section("prices", "Prices", pricesBox),
     section("retention", "Retention", retentionBox),
-    section("masking", "Masking", maskingBox));
+    section("masking", "Masking", maskingBox),
+    section("audit", "Audit log", auditBox));
   let controller = null;
   let who = null;
 
@@ -40,14 +44,14 @@ export function mount(root, ctx) {
     try {
       who = await ctx.whoami(signal);
       drawWho();
-      await Promise.all([drawKeys(signal), drawPrices(signal), drawRetention(signal), drawMasking(signal)]);
+      await Promise.all([drawKeys(signal), drawPrices(signal), drawRetention(signal), drawMasking(signal), drawAudit(signal)]);
     } catch (error) {
       if (!quiet(error)) show(whoBox, failure(error));
     }
   }
 
   const fullAdmin = () => isFullAdmin(who);
-  const adminOn = (group) => who.role === "admin" && (who.logGroups === "*" || globMatch(who.logGroups, group));
+  const adminOn = (group) => isAdminOn(who, group);
 
   function drawWho() {
     const text = who.secured
@@ -93,6 +97,7 @@ export function mount(root, ctx) {
         const keep = result;
         await drawKeys();
         keysBox.append(keep);
+        refreshAudit();
       } catch (error) {
         if (!quiet(error)) show(result, failure(error));
       }
@@ -111,6 +116,7 @@ export function mount(root, ctx) {
     try {
       await ctx.api(`/api/v1/keys/${encodeURIComponent(key.id)}`, { method: "DELETE" });
       await drawKeys();
+      refreshAudit();
     } catch (error) {
       if (!quiet(error)) keysBox.prepend(failure(error));
     }
@@ -198,6 +204,7 @@ export function mount(root, ctx) {
     try {
       await ctx.api(`/api/v1/prices/${encodeURIComponent(get("price-model"))}`, { method: "PUT", body });
       await drawPrices();
+      refreshAudit();
     } catch (err) {
       if (!quiet(err)) error.textContent = err.message;
     }
@@ -209,6 +216,7 @@ export function mount(root, ctx) {
     try {
       await ctx.api(`/api/v1/prices/${encodeURIComponent(price.model)}${query}`, { method: "DELETE" });
       await drawPrices();
+      refreshAudit();
     } catch (error) {
       if (!quiet(error)) pricesBox.prepend(failure(error));
     }
@@ -220,6 +228,7 @@ export function mount(root, ctx) {
     try {
       const answer = await ctx.api("/api/v1/prices/reprice", { method: "POST", body: {} });
       status.textContent = ` ${fmtInt(answer.repriced)} events repriced.`;
+      refreshAudit();
     } catch (error) {
       if (!quiet(error)) status.textContent = ` ${error.message}`;
     }
@@ -246,6 +255,7 @@ export function mount(root, ctx) {
             await ctx.api(`/api/v1/log-groups/${encodeURIComponent(g.name)}/retention`, { method: "PUT",
               body: { days: choice.value ? Number(choice.value) : null } });
             note.textContent = " saved";
+            refreshAudit();
           } catch (error) {
             if (!quiet(error)) note.textContent = ` ${error.message}`;
           }
@@ -263,28 +273,43 @@ export function mount(root, ctx) {
 
   async function drawMasking(signal) {
     const [protection, groups] = await Promise.all([ctx.api("/api/v1/protection", { signal }), ctx.api("/api/v1/log-groups", { signal })]);
-    const counts = new Map();
-    for (const row of protection.counts) {
-      const key = row.logGroup;
-      counts.set(key, [...(counts.get(key) || []), `${fmtInt(row.count)} ${row.kind} ${row.name}`]);
-    }
     const rows = protection.policies.map((p) => h("tr", { "data-policy": p.logGroup },
       h("td", {}, h("code", {}, p.logGroup)),
       h("td", { class: "wrap" }, [...p.detectors, ...p.custom.map((c) => `${c.name} (custom)`)].join(", ") || "none"),
       h("td", {}, h("code", {}, p.mask)), h("td", {}, p.keepOriginal ? "kept, encrypted" : "not kept"),
       h("td", {}, Object.entries(p.bodies).filter(([, on]) => !on).map(([kind]) => kind).join(", ") || "none"),
-      h("td", { class: "wrap" }, (counts.get(p.logGroup) || []).join("; ") || "–"),
       h("td", {}, adminOn(p.logGroup) ? [
         h("button", { type: "button", class: "secondary small", onclick: () => policyForm(p) }, "Change"),
         h("button", { type: "button", class: "secondary small danger", onclick: () => removePolicy(p) }, "Remove")] : null)));
-    const table = rows.length ? tableOf(["Log group", "Masks", "Mask text", "Originals", "Bodies dropped", "Since start", ""], rows, "masking-table")
+    const table = rows.length ? tableOf(["Log group", "Masks", "Mask text", "Originals", "Bodies dropped", ""], rows, "masking-table")
       : empty("No masking policy: events are stored as they arrive.");
     const detectors = tableOf(["Detector", "Finds"], protection.detectors.map((d) => h("tr", {}, h("td", {}, h("code", {}, d.name)), h("td", { class: "wrap" }, d.description))), "detectors-table");
     show(maskingBox, h("p", { class: "page-note" }, "Policies mask what their detectors find before events are stored; they apply to events ingested after they are set."),
       table, who.role === "admin" ? h("button", { type: "button", class: "secondary", id: "policy-new", onclick: () => policyForm(null, groups) }, "Add a policy") : null,
       h("div", { id: "policy-form-box" }),
+      maskCounts(protection.counts),
       h("details", { class: "detectors" }, h("summary", {}, "Built-in detectors"), detectors));
     maskingBox.detectorList = protection.detectors;
+  }
+
+  /** What was masked and dropped in each log group since the server started (also on /metrics). */
+  function maskCounts(counts) {
+    const groups = new Map();
+    for (const row of counts) {
+      const group = groups.get(row.logGroup) || { masked: [], dropped: [], findings: 0 };
+      group[row.kind]?.push(`${row.name} ${fmtInt(row.count)}`);
+      if (row.kind === "masked") group.findings += row.count;
+      groups.set(row.logGroup, group);
+    }
+    const rows = [...groups].map(([name, g]) => h("tr", { "data-mask-counts": name },
+      h("td", {}, h("code", {}, name)), h("td", { class: "num" }, fmtInt(g.findings)),
+      h("td", { class: "wrap" }, g.masked.join(", ") || "–"), h("td", { class: "wrap" }, g.dropped.join(", ") || "–")));
+    return h("div", { class: "form-block", id: "mask-counts" },
+      h("h3", {}, "Masked since the server started"),
+      rows.length ? tableOf(["Log group", "Findings masked", "By detector", "Body data dropped"], rows, "mask-counts-table")
+        : empty("Nothing masked or dropped since the server started."),
+      h("p", { class: "page-note" }, "Counts of events received (re-deliveries included), per log group; Prometheus reads them on /metrics as ",
+        h("code", {}, "dashcam_protection_masked_findings_total"), " and ", h("code", {}, "dashcam_protection_dropped_body_items_total"), "."));
   }
 
   function policyForm(policy, groups = []) {
@@ -318,6 +343,7 @@ export function mount(root, ctx) {
       try {
         await ctx.api(`/api/v1/protection?logGroup=${encodeURIComponent(group.value.trim())}`, { method: "PUT", body });
         await drawMasking();
+        refreshAudit();
       } catch (err) {
         if (!quiet(err)) error.textContent = err.message;
       }
@@ -339,13 +365,63 @@ export function mount(root, ctx) {
     try {
       await ctx.api(`/api/v1/protection?logGroup=${encodeURIComponent(policy.logGroup)}`, { method: "DELETE" });
       await drawMasking();
+      refreshAudit();
     } catch (error) {
       if (!quiet(error)) maskingBox.prepend(failure(error));
     }
   }
 
+  // ------------------------------------------------------------------ audit log
+
+  let auditAction = "";
+
+  async function drawAudit(signal) {
+    if (!fullAdmin()) {
+      show(auditBox, empty("Only an admin key over every log group sees the audit log (it covers every log group)."));
+      return;
+    }
+    if (!auditBox.children.length) show(auditBox, loading("Loading the audit log…"));
+    const query = new URLSearchParams({ limit: String(AUDIT_LIMIT) });
+    if (auditAction) query.set("action", auditAction);
+    const entries = (await ctx.api(`/api/v1/audit?${query}`, { signal })).reverse(); // the API answers oldest first
+    const filter = h("select", { id: "audit-action", "aria-label": "Show audit entries of" },
+      AUDIT_ACTIONS.map(([value, label]) => h("option", { value, selected: value === auditAction }, label)));
+    filter.addEventListener("change", () => { auditAction = filter.value; refreshAudit(); });
+    const rows = entries.map((e) => h("tr", { "data-audit": e.seq, "data-action": e.action, class: `outcome-${e.outcome}` },
+      h("td", {}, localTime(e.time_ms)),
+      h("td", {}, h("code", {}, e.actor), e.actor === who.keyId ? h("span", { class: "muted" }, " (you)") : null),
+      h("td", {}, h("code", {}, e.action)), h("td", { class: "wrap" }, e.target || "–"),
+      h("td", {}, h("span", { class: `badge outcome ${e.outcome}` }, e.outcome)),
+      h("td", { class: "wrap details", title: JSON.stringify(e.details) }, detailsText(e.details))));
+    show(auditBox,
+      h("p", { class: "page-note" }, `Every admin action, newest first (the latest ${AUDIT_LIMIT}). The log is audit.jsonl in the data directory; `,
+        h("code", {}, "dashcam audit --verify"), " checks that no line was changed or removed."),
+      h("div", { class: "form-row" }, h("label", {}, "Show ", filter),
+        h("button", { type: "button", class: "secondary small", id: "audit-refresh", onclick: refreshAudit }, "Refresh")),
+      rows.length
+        ? h("div", { class: "table-wrap short" }, tableOf(["Time", "Actor", "Action", "Target", "Outcome", "Details"], rows, "audit-table").firstChild)
+        : empty(auditAction ? "No entries of this kind." : "No admin action recorded yet."));
+  }
+
+  /** Redraw the audit log after a change made on this page (the server has just recorded it). */
+  function refreshAudit() {
+    return drawAudit().catch((error) => { if (!quiet(error)) show(auditBox, failure(error)); });
+  }
+
   reload();
   return { reload, dispose: () => controller?.abort() };
+}
+
+const AUDIT_LIMIT = 200;
+// The API's action filter: an exact action, or a prefix ending in "." (src/dashcam/audit.py).
+const AUDIT_ACTIONS = [["", "all actions"], ["key.", "keys"], ["protection.", "masking policies"], ["unmask", "unmasks"],
+  ["retention.", "retention"], ["price.", "prices"], ["events.reprice", "repricing"], ["log-group.delete", "log group deletions"],
+  ["unmask-key.rotate", "unmask key rotations"]];
+
+/** An entry's details as "key: value" pairs (never a secret: the server does not record any). */
+function detailsText(details) {
+  const pairs = Object.entries(details || {}).map(([k, v]) => `${k}: ${typeof v === "object" && v !== null ? JSON.stringify(v) : v}`);
+  return pairs.join(", ") || "–";
 }
 
 function section(id, title, content) {
@@ -360,10 +436,4 @@ function tableOf(columns, rows, className) {
 function daysWords(days) {
   if (days % 365 === 0) return `${days / 365} year${days === 365 ? "" : "s"}`;
   return `${days} day${days === 1 ? "" : "s"}`;
-}
-
-/** Whether a key's log-group glob (*, ?, [...]) matches a group, as the server's fnmatch does. */
-function globMatch(pattern, name) {
-  const source = pattern.replace(/[.+^${}()|\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".");
-  return new RegExp(`^${source}$`).test(name);
 }
