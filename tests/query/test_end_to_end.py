@@ -265,3 +265,11 @@ def test_percentiles_of_one_value_share_an_aggregate_and_give_the_same_rows(stor
     monkeypatch.setattr(Dialect, "share_quantiles", lambda self, tree: tree)
     separate = run(store, text)
     assert shared == separate and any(row["p90"] is not None for row in shared)
+
+
+def test_a_nul_character_in_query_text_is_matched_not_a_parse_error(store):
+    # The engine never sees a NUL byte inside a quoted string (DuckDB 1.5's parser ends one there).
+    compiled = compile_query(parse('fields requestId | filter @message like "a\x00b" or requestId = "req-001"'),
+                             QueryScope(), store.dialect)
+    assert "\x00" not in compiled.sql
+    assert decode_rows(compiled, store.execute(compiled.sql)) == [{"requestId": "req-001"}]

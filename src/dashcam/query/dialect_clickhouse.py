@@ -292,6 +292,9 @@ class ClickHouseDialect(Dialect):
         return case((IsNotNull(this=text),
                      fn("arrayElement", fn("splitByString", lit(sep), fn("assumeNotNull", text)), lit(index))))
 
+    def nul_char(self) -> exp.Expression:
+        return fn("char", lit(0))
+
     # ------------------------------------------------------------------ aggregates
 
     def quantile(self, value: exp.Expression, q: float) -> exp.Expression:

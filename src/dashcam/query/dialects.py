@@ -291,7 +291,27 @@ class Dialect:
 
     def sql(self, tree: exp.Expression) -> str:
         """Render a tree for this engine."""
-        return self.share_quantiles(tree).sql(dialect=self.sqlglot_dialect)
+        return self.spell_nul(self.share_quantiles(tree)).sql(dialect=self.sqlglot_dialect)
+
+    def nul_char(self) -> exp.Expression:
+        """The one-character string U+0000."""
+        return fn("chr", lit(0))
+
+    def spell_nul(self, tree: exp.Expression) -> exp.Expression:
+        """``tree`` with NUL characters in string literals spelled as ``concat(..., chr(0), ...)``:
+        some engine versions' parsers (DuckDB 1.5) end a quoted string at a NUL byte."""
+        if not any(node.is_string and "\x00" in node.this for node in tree.find_all(exp.Literal)):
+            return tree
+        tree = tree.copy()  # the caller's tree stays as it was built
+        for node in [n for n in tree.find_all(exp.Literal) if n.is_string and "\x00" in n.this]:
+            pieces: list[exp.Expression] = []
+            for i, part in enumerate(node.this.split("\x00")):
+                if i:
+                    pieces.append(self.nul_char())
+                if part:
+                    pieces.append(exp.Literal.string(part))
+            node.replace(fn("concat", *pieces) if len(pieces) > 1 else pieces[0])
+        return tree
 
     def share_quantiles(self, tree: exp.Expression) -> exp.Expression:
         """``tree`` with the percentiles of one value in one SELECT computed by a single aggregate.
