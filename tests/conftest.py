@@ -236,7 +236,7 @@ def _own_database_per_test(monkeypatch):
 @pytest.fixture
 def embedded_store(monkeypatch):
     """The test runs on the embedded DuckDB store whatever ``DASHCAM_STORE`` says: for features
-    only the embedded store has (its file's encryption, the Parquet archive, reading its files raw).
+    only the embedded store has (its file's encryption, reading its files raw).
     Name it first (``usefixtures`` or the first argument), before fixtures that open a store."""
     monkeypatch.delenv("DASHCAM_STORE", raising=False)
 

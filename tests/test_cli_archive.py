@@ -1,4 +1,4 @@
-"""``dashcam archive configure | run | status`` on a data directory."""
+"""``dashcam archive configure | run | status`` on a data directory, with either store engine."""
 
 from __future__ import annotations
 
@@ -13,8 +13,16 @@ from dashcam.simulate.sample_logs import SampleSpec, generate_records
 from .store.archive.test_archiver import BEDROCK, START
 
 
-# The Parquet archive is built for the embedded store: DuckDB whatever DASHCAM_STORE says.
-@pytest.mark.usefixtures("embedded_store")
+@pytest.fixture
+def store_setting(engine, monkeypatch, chdb_url) -> None:
+    """The commands and Dashcam.open use the test's engine: DuckDB in --data, or one chDB database."""
+    if engine == "duckdb":
+        monkeypatch.delenv("DASHCAM_STORE", raising=False)
+    else:
+        monkeypatch.setenv("DASHCAM_STORE", chdb_url())
+
+
+@pytest.mark.usefixtures("store_setting")
 def test_configure_run_and_status(tmp_path):
     data = tmp_path / "data"
     records = list(generate_records(SampleSpec(records=300, hours=72, seed=4, start=START)))
@@ -43,8 +51,18 @@ def test_configure_run_and_status(tmp_path):
         assert dashcam.query("stats count(*) as n by bin(1d)").rows == before
 
 
-def test_a_clickhouse_store_cannot_be_configured_to_archive(tmp_path, chdb_url):
-    result = CliRunner().invoke(main, ["--data", str(tmp_path / "data"), "--store", chdb_url(), "archive",
-                                       "configure", "--hot-days", "1", "--to", str(tmp_path / "archive")])
-    assert result.exit_code == 2 and "archiving needs the embedded DuckDB store" in result.output, result.output
-    assert not (tmp_path / "data" / "archive.json").exists()
+def test_a_clickhouse_server_is_configured_only_for_archives_it_can_read(tmp_path):
+    # configure reads the URL only (nothing listens there): the server must read the archive itself.
+    server = "clickhouse://dashcam@127.0.0.1:9/dashcam"
+    data = tmp_path / "data"
+    for destination, extra, reason in (
+            (str(tmp_path / "archive"), [], "cannot see this machine's directory"),
+            ("s3://acme-archive/dashcam", ["--encrypt-key-file", str(tmp_path / "k")], "decrypted only into")):
+        result = CliRunner().invoke(main, ["--data", str(data), "--store", server, "archive", "configure",
+                                           "--hot-days", "1", "--to", destination, *extra])
+        assert result.exit_code == 2 and reason in result.output, result.output
+        assert not (data / "archive.json").exists() and not (tmp_path / "k").exists()
+    result = CliRunner().invoke(main, ["--data", str(data), "--store", server, "archive", "configure",
+                                       "--hot-days", "1", "--to", "s3://acme-archive/dashcam"])
+    assert result.exit_code == 0, result.output
+    assert orjson.loads((data / "archive.json").read_bytes())["destination"] == "s3://acme-archive/dashcam"

@@ -20,6 +20,7 @@ from dashcam.render import FORMATS, render
 from dashcam.service import Dashcam
 from dashcam.store import ClickHouseTarget, parse_store_url
 from dashcam.store.archive import Archive, archive_once, configure
+from dashcam.store.archive.clickhouse import check_server_archive
 from dashcam.store.archive.config import KEY_ENV
 from dashcam.timespec import parse_time
 
@@ -83,9 +84,9 @@ def make_archive_command(handle_errors: Callable[[Any], Any]) -> click.Group:
     def archive_configure(obj: Any, hot_days: int, destination: str, encrypt_key_file: str | None) -> None:
         """Set where and when events are archived (archive.json in the data directory)."""
         target = parse_store_url(obj.store) if obj.store else None
-        if isinstance(target, ClickHouseTarget):
-            raise ConfigError(f"archiving needs the embedded DuckDB store; the store is {target.describe()} "
-                              "(--store / DASHCAM_STORE), which cannot archive to Parquet")
+        if isinstance(target, ClickHouseTarget) and target.interface != "chdb":
+            # A server reads archived files itself: only plain S3 reaches it (chDB reads them as DuckDB does).
+            check_server_archive(destination, encrypt_key_file is not None, target.describe())
         config = configure(obj.data_dir(), hot_days=hot_days, destination=destination, key_file=encrypt_key_file)
         encrypted = f", encrypted with the key in {config.key_file}" if config.encrypted else ""
         click.echo(f"events older than {config.hot_days} days will go to {config.destination}{encrypted}", err=True)

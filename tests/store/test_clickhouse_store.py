@@ -239,3 +239,23 @@ def test_cluster_statements_are_valid_clickhouse_sql(open_engine_store):
                   retention_ttl("logs", "prod", {}), *delete_group_statements("logs", "prod", "g")]
     for statement in statements:
         assert store.execute(f"EXPLAIN AST {statement}"), statement
+
+
+def test_opening_and_closing_a_chdb_store_again_and_again_does_not_pile_up_threads(tmp_path):
+    # chDB rebuilds its engine after its last connection closes and never reclaims the old
+    # engine's threads (three open /proc files each): the adapter keeps one engine per process.
+    script = (
+        "import os, sys\n"
+        "from dashcam.store import open_store\n"
+        "counts = []\n"
+        "for i in range(8):\n"
+        "    store = open_store(f'chdb://{sys.argv[1]}?database=db{i}')\n"
+        "    store.close()\n"
+        "    counts.append(len(os.listdir('/proc/self/task')))\n"
+        "print(counts[1], counts[-1])\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "chdb")], capture_output=True, text=True,
+                          env={"PYTHONPATH": SRC, "PATH": "/usr/bin:/bin"}, timeout=300)
+    assert done.returncode == 0, done.stderr
+    second, last = map(int, done.stdout.split())
+    assert last - second <= 3, (second, last)

@@ -45,6 +45,7 @@ connection and engine failures a ``StoreError`` (another process holding a chDB 
 
 from __future__ import annotations
 
+import atexit
 import queue
 import re
 import threading
@@ -76,13 +77,15 @@ T = TypeVar("T")
 # outer join's missing side and for sum()/avg() over no rows, as in DuckDB and CloudWatch.
 # allow_lossy_numeric_supertype: coalesce(an Int64 column, a Float64) is a Float64, as in DuckDB
 # (newer ClickHouse would make it a Variant that sum() rejects). Settings the server does not
-# know (older versions) are left out when the store opens.
+# know (older versions) are left out when the store opens. use_hive_partitioning: the Parquet
+# archive's paths are log_group=.../date=...; its files' own columns must win over the path's.
 _READ_SETTINGS = {
     "join_use_nulls": 1,
     "aggregate_functions_null_for_empty": 1,
     "do_not_merge_across_partitions_select_final": 1,
     "allow_lossy_numeric_supertype": 1,
     "output_format_json_escape_forward_slashes": 0,
+    "use_hive_partitioning": 0,
 }
 
 
@@ -100,11 +103,49 @@ def _connect(target: ClickHouseTarget) -> Any:
             import chdb  # noqa: F401  (clickhouse-connect's chdb backend imports it lazily)
         except ImportError:
             raise ConfigError("chdb:// stores need chDB: pip install 'dashcam[clickhouse]'") from None
+        _keep_engine(target.path)
         return clickhouse_connect.get_client(interface="chdb", path=target.path, **common)
     return clickhouse_connect.get_client(
         interface=target.interface, host=target.host, port=target.port, username=target.username,
         password=target.password, autogenerate_session_id=False, **common,
     )
+
+
+# chDB tears its embedded ClickHouse down when the last connection closes and builds a new one on
+# the next connect: about 0.2 s each time, and the old engine's pool threads (three open /proc
+# files each) are never reclaimed, so a process that opens and closes a store repeatedly (a test
+# suite, a long-lived app) runs out of file descriptors. One connection kept for the process's
+# life keeps one engine.
+_KEEPER: dict[str, Any] = {}
+_KEEPER_LOCK = threading.Lock()
+
+
+def _keep_engine(path: str) -> None:
+    """Hold a connection to chDB at ``path`` until the process exits (or another path is opened)."""
+    import clickhouse_connect
+
+    with _KEEPER_LOCK:
+        if _KEEPER.get("path") == path:
+            return
+        _release_engine()
+        try:
+            _KEEPER["client"] = clickhouse_connect.get_client(interface="chdb", path=path)
+            _KEEPER["path"] = path
+        except Exception:  # noqa: BLE001 - the caller's own connect reports why (busy, bad path)
+            pass
+
+
+def _release_engine() -> None:
+    client = _KEEPER.pop("client", None)
+    _KEEPER.pop("path", None)
+    if client is not None:
+        try:
+            client.close()
+        except Exception:  # noqa: BLE001 - closing is best effort
+            pass
+
+
+atexit.register(_release_engine)
 
 
 def _clean(exc: BaseException) -> str:
@@ -531,6 +572,41 @@ class ClickHouseStore(Store):
             f"SELECT name, retention_days FROM {LOG_GROUPS_TABLE} WHERE retention_days IS NOT NULL"
         ).result_rows}
         self._command(self._writer, retention_ttl(self.database, self.cluster, retention))
+
+    # ------------------------------------------------------------------ the archive's reads and deletes
+
+    def stream_events(self, condition: str) -> Iterator[pa.Table]:
+        """The events matching ``condition`` (ClickHouse SQL over the event columns), oldest first
+        (``ts``, then ``event_id``), as Arrow tables in :data:`ARROW_SCHEMA`, streamed: the
+        Parquet archive writes a day's events out without holding them all in memory."""
+        columns = ", ".join(quote_ident(c) for c in EVENT_COLUMN_NAMES)
+        sql = f"SELECT {columns} FROM {EVENTS_TABLE} WHERE {condition} ORDER BY ts, event_id"
+        with self._reader() as client:
+            try:
+                with client.query_arrow_stream(sql, settings=self._read_settings) as stream:
+                    for record_batch in stream:
+                        yield _to_event_schema(pa.Table.from_batches([record_batch]))
+            except DashcamError:
+                raise
+            except Exception as exc:
+                raise self._translate(exc, "reading events to archive failed") from None
+
+    def delete_events(self, condition: str) -> int:
+        """Delete the events matching ``condition`` now (a synchronous lightweight delete, on
+        every shard in cluster mode) and return how many matched: the archive deletes the events
+        its files hold, once they are stored."""
+        with self._write_lock:
+            try:
+                matched = int(self._writer.query(f"SELECT count() FROM {EVENTS_TABLE} WHERE {condition}",
+                                                 settings=self._read_settings).result_rows[0][0])
+                if matched:
+                    table = events_storage_table(self.database, self.cluster)
+                    on = f" ON CLUSTER {quote_ident(self.cluster)}" if self.cluster else ""
+                    self._command(self._writer, f"DELETE FROM {table}{on} WHERE {condition}",
+                                  lightweight_deletes_sync=2, mutations_sync=2)
+                return matched
+            except Exception as exc:
+                raise self._translate(exc, "deleting archived events failed") from None
 
     def close(self) -> None:
         if self._closed:

@@ -79,15 +79,16 @@ def quote_string(text: str) -> str:
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def column_type(name: str, kind: str) -> str:
-    """The ClickHouse type (with codec) of an event column."""
+def column_type(name: str, kind: str, *, codec: bool = True) -> str:
+    """The ClickHouse type of an event column, with its codec unless ``codec`` is false (a
+    table function's structure, e.g. the archive's ``file()``/``s3()`` reads, takes none)."""
     base = _TYPES[kind]
     if name not in _NOT_NULL:
         base = f"Nullable({base})"
     if name in LOW_CARDINALITY:
         base = f"LowCardinality({base})"
-    codec = _CODECS.get(name)
-    return f"{base} {codec}" if codec else base
+    compression = _CODECS.get(name) if codec else None
+    return f"{base} {compression}" if compression else base
 
 
 def _on_cluster(cluster: str | None) -> str:

@@ -1,6 +1,7 @@
-"""Archiving on the DuckDB store with an injected clock: events older than the hot window move to
-Parquet files, the store lets them go, every query answers as before; re-runs, crashes,
-re-deliveries and retention never duplicate or lose an event."""
+"""Archiving with an injected clock, on both store engines (DuckDB; ClickHouse through chDB):
+events older than the hot window move to Parquet files, the store lets them go, every query
+answers as before; re-runs, crashes, re-deliveries and retention never duplicate or lose an
+event; and the two engines write one archive format, each reading the other's files."""
 
 from __future__ import annotations
 
@@ -11,16 +12,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from dashcam.errors import ConfigError, StoreError
+from dashcam.errors import StoreError
 from dashcam.service import Dashcam
 from dashcam.simulate.sample_logs import SampleSpec, generate_records
 from dashcam.store.archive import Archiver, archive_once, configure
 from dashcam.store.archive.archiver import Archive
-from dashcam.store.archive.manifest import DAY_MS, Manifest
-
-# The Parquet archive is built for the embedded store only (ClickHouse refuses it: see the last
-# test), so these tests run on DuckDB whatever DASHCAM_STORE says.
-pytestmark = pytest.mark.usefixtures("embedded_store")
+from dashcam.store.archive.manifest import DAY_MS, Manifest, day_of
+from dashcam.store.migrate import migrate
+from dashcam.store.retention import wall_clock_ms
+from dashcam.store.schema import EVENT_COLUMNS
 
 START = datetime(2026, 3, 1, tzinfo=timezone.utc)
 START_MS = int(START.timestamp() * 1000)
@@ -48,7 +48,8 @@ def records(seed: int) -> list[dict]:
 
 
 @pytest.fixture
-def data_dir(tmp_path) -> Path:
+def data_dir(tmp_path, on_engine) -> Path:
+    """A data directory whose store (the test's engine, see conftest) holds two groups' events."""
     with Dashcam.open(tmp_path / "data") as dashcam:
         dashcam.store.write_records(BEDROCK, "aws/bedrock/modelinvocations", records(1), source="bedrock-log")
         dashcam.store.write_records(APP, "app", records(2), source="bedrock-log")
@@ -57,6 +58,13 @@ def data_dir(tmp_path) -> Path:
 
 def answers(dashcam: Dashcam) -> list:
     return [dashcam.query(text, **scope).rows for scope in SCOPES for text in QUERIES]
+
+
+def older_than(dashcam: Dashcam, ms: int) -> str:
+    """SQL for events earlier than epoch ms ``ms``, in the store's dialect."""
+    if dashcam.store.dialect == "duckdb":
+        return f"ts < epoch_ms({int(ms)})"
+    return f"ts < fromUnixTimestamp64Milli({int(ms)}, 'UTC')"
 
 
 def live_count(dashcam: Dashcam, where: str = "true") -> int:
@@ -74,8 +82,8 @@ def archived_tables(root: Path) -> pa.Table:
 def test_old_events_move_to_parquet_and_queries_answer_as_before(data_dir, tmp_path):
     with Dashcam.open(data_dir) as dashcam:
         before = answers(dashcam)
-        due = event_ids(dashcam, f"ts < epoch_ms({CUTOFF})")
-        kept = event_ids(dashcam, f"ts >= epoch_ms({CUTOFF})")
+        due = event_ids(dashcam, older_than(dashcam, CUTOFF))
+        kept = event_ids(dashcam, f"NOT ({older_than(dashcam, CUTOFF)})")
         assert due and kept
         configure(data_dir, hot_days=2, destination=str(tmp_path / "archive"))
         run = archive_once(dashcam.store, NOW)
@@ -108,7 +116,7 @@ def test_rerunning_is_idempotent_and_later_days_follow(data_dir, tmp_path):
         assert first.files and again.files == [] and again.rows_archived == again.rows_deleted == 0
         later = archive_once(dashcam.store, NOW + DAY_MS)   # a day on, one more day per group
         assert len(later.files) == 2
-        assert live_count(dashcam, f"ts < epoch_ms({CUTOFF + DAY_MS})") == 0
+        assert live_count(dashcam, older_than(dashcam, CUTOFF + DAY_MS)) == 0
         assert answers(dashcam) == before
     assert archived_tables(tmp_path / "archive").num_rows == first.rows_archived + later.rows_archived
 
@@ -169,20 +177,30 @@ def test_a_redelivered_archived_event_is_counted_once_and_not_archived_again(dat
         assert answers(dashcam) == before
 
 
-def test_retention_deletes_archived_days(data_dir, tmp_path):
-    configure(data_dir, hot_days=1, destination=str(tmp_path / "archive"))
-    with Dashcam.open(data_dir) as dashcam:
-        archive_once(dashcam.store, NOW)      # days 1-3 archived, day 4-5 live
+def test_retention_deletes_archived_days(tmp_path, on_engine):
+    # Days ending yesterday by the real clock: ClickHouse's retention TTL expires rows by the real
+    # clock whatever clock the sweep is given, so the live days must be recent for it too.
+    start_ms = (wall_clock_ms() // DAY_MS - 4) * DAY_MS
+    start = datetime.fromtimestamp(start_ms / 1000, tz=timezone.utc)
+    bedrock, app = (list(generate_records(SampleSpec(records=1200, hours=24 * 4, seed=seed, start=start)))
+                    for seed in (1, 2))
+    data = tmp_path / "data"
+    with Dashcam.open(data) as dashcam:
+        dashcam.store.write_records(BEDROCK, "aws/bedrock/modelinvocations", bedrock, source="bedrock-log")
+        dashcam.store.write_records(APP, "app", app, source="bedrock-log")
+    configure(data, hot_days=1, destination=str(tmp_path / "archive"))
+    day3 = day_of(start_ms + 2 * DAY_MS)
+    with Dashcam.open(data) as dashcam:
+        archive_once(dashcam.store, start_ms + 4 * DAY_MS + 12 * 3_600_000)   # days 1-3 archived, day 4 live
         dashcam.store.set_retention(BEDROCK, 3)
-        now = START_MS + 5 * DAY_MS           # midnight: retention reaches back to day 3's start
-        expected_bedrock = sum(1 for r in records(1) if r["timestamp"] >= "2026-03-03")
-        expected_app = len(records(2))
+        now = start_ms + 5 * DAY_MS           # midnight: retention reaches back to day 3's start
+        expected_bedrock = sum(1 for r in bedrock if r["timestamp"] >= day3)
         dashcam.store.delete_expired(now)
         counts = {r["@log"]: r["n"] for r in dashcam.query("stats count(*) as n by @log").rows}
-        assert counts == {APP: expected_app, BEDROCK: expected_bedrock}
+        assert counts == {APP: len(app), BEDROCK: expected_bedrock}
         left = {p.parent.name for p in (tmp_path / "archive").rglob("*.parquet") if "bedrock" in str(p)}
-        assert left == {"date=2026-03-03"}
-        assert {f.day for f in dashcam.archive.manifest.files if f.log_group == BEDROCK} == {"2026-03-03"}
+        assert left == {f"date={day3}"}
+        assert {f.day for f in dashcam.archive.manifest.files if f.log_group == BEDROCK} == {day3}
         dashcam.store.delete_log_group(APP)
         assert not [p for p in (tmp_path / "archive").rglob("*.parquet") if "app" in str(p)]
         assert dashcam.query("stats count(*) as n").rows == [{"n": expected_bedrock}]
@@ -194,13 +212,31 @@ def test_the_scheduled_archiver_uses_its_clock(data_dir, tmp_path):
         assert archiver.run_once().files == []           # not configured: nothing happens
         configure(data_dir, hot_days=2, destination=str(tmp_path / "archive"))
         assert len(archiver.run_once().files) == 4
-        assert live_count(dashcam, f"ts < epoch_ms({CUTOFF})") == 0
+        assert live_count(dashcam, older_than(dashcam, CUTOFF)) == 0
 
 
-def test_clickhouse_stores_refuse_to_archive(open_engine_store, tmp_path):
-    from dashcam.store.archive import ArchivedStore
+def test_both_engines_write_one_archive_format(data_dir, tmp_path, engine, chdb_url, monkeypatch):
+    """An archive written on one engine answers queries on the other: the store's hot events
+    migrated there, the data directory's archive (files and manifest) as it is."""
+    configure(data_dir, hot_days=2, destination=str(tmp_path / "archive"))
+    with Dashcam.open(data_dir) as dashcam:
+        before_archiving = answers(dashcam)
+        archive_once(dashcam.store, NOW)
+        written_on = dashcam.store.dialect
+        schema = pq.read_schema(next((tmp_path / "archive").rglob("*.parquet")))
+        other = {"duckdb": "clickhouse", "clickhouse": "duckdb"}[engine]
+        with monkeypatch.context() as env:
+            if other == "duckdb":
+                env.delenv("DASHCAM_STORE")
+            else:
+                env.setenv("DASHCAM_STORE", chdb_url())
+            with Dashcam.open(tmp_path / "other") as target:   # the other engine, nothing in it yet
+                migrate(dashcam.store.inner, target.store.inner)
+                assert target.store.dialect != written_on
+                reading = Dashcam(target.store.inner, data_dir).archived()   # the first engine's archive
+                assert answers(reading) == before_archiving
 
-    store = ArchivedStore(open_engine_store("clickhouse"), Archive(tmp_path))
-    configure(tmp_path, hot_days=2, destination=str(tmp_path / "archive"))
-    with pytest.raises(ConfigError, match="archiving needs the embedded DuckDB store"):
-        archive_once(store, NOW)
+    # The same Parquet types whichever engine wrote them: the store's columns as DuckDB's COPY
+    # writes them (timestamps in microseconds, without a zone).
+    types = {"int": pa.int64(), "float": pa.float64(), "string": pa.string(), "timestamp": pa.timestamp("us")}
+    assert [(f.name, f.type) for f in schema] == [(name, types[kind]) for name, kind in EVENT_COLUMNS]

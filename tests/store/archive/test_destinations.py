@@ -1,6 +1,7 @@
-"""Archives in S3 (boto3 against moto's S3 server on 127.0.0.1) and encrypted archives: queries
-stay transparent, only the days a query reaches are fetched, and an encrypted file is unreadable
-without its key."""
+"""Archives in S3 (boto3 against moto's S3 server on 127.0.0.1) and encrypted archives, on both
+store engines: queries stay transparent, only the days a query reaches are fetched, and an
+encrypted file is unreadable without its key. A ClickHouse server reads S3 archives itself with
+``s3()`` and refuses the archives it cannot read."""
 
 from __future__ import annotations
 
@@ -17,13 +18,11 @@ from moto.server import ThreadedMotoServer
 from dashcam.errors import ConfigError, StoreError
 from dashcam.service import Dashcam
 from dashcam.store.archive import archive_once, configure
+from dashcam.store.archive.clickhouse import ClickHouseArchiveEngine
 from dashcam.store.archive.config import KEY_ENV
 from dashcam.store.archive.manifest import DAY_MS
 
 from .test_archiver import APP, BEDROCK, NOW, START_MS, answers, data_dir  # noqa: F401 (data_dir: the fixture)
-
-# The Parquet archive is built for the embedded store only: DuckDB whatever DASHCAM_STORE says.
-pytestmark = pytest.mark.usefixtures("embedded_store")
 
 BUCKET = "acme-dashcam-archive"
 
@@ -137,3 +136,63 @@ def test_settings_are_checked(tmp_path):
     (tmp_path / "bad.key").write_text("not a key")
     with pytest.raises(ConfigError, match="256-bit key"):
         configure(tmp_path, hot_days=3, destination=str(tmp_path), key_file=str(tmp_path / "bad.key"))
+
+
+@pytest.fixture
+def as_server(monkeypatch):
+    """The ClickHouse store archives as a server does: reading S3 itself with ``s3()``, never
+    this machine's files. There is no ClickHouse server here; chDB runs the same engine and the
+    same SQL, and only which machine sends the S3 requests differs."""
+    monkeypatch.setattr(ClickHouseArchiveEngine, "server_side", property(lambda self: True))
+
+
+@pytest.mark.parametrize("engine", ["clickhouse"])
+def test_a_clickhouse_server_reads_s3_archives_itself(data_dir, s3, as_server):
+    configure(data_dir, hot_days=2, destination=f"s3://{BUCKET}/dashcam/prod")
+    with Dashcam.open(data_dir) as dashcam:
+        before = answers(dashcam)
+        total = dashcam.store.inner.execute("SELECT count() FROM events")[0][0]
+        run = archive_once(dashcam.store, NOW)
+        assert len(run.files) == 4 and run.rows_deleted == run.rows_archived > 0
+        assert dashcam.store.inner.execute("SELECT count() FROM events")[0][0] == total - run.rows_archived
+        assert not list((data_dir / "archive-cache").rglob("*.parquet"))   # nothing kept or fetched here
+        assert answers(dashcam) == before
+        assert not list((data_dir / "archive-cache").rglob("*.parquet"))
+        dashcam.store.set_retention(BEDROCK, 3)
+        dashcam.store.delete_expired(NOW + 2 * DAY_MS)
+        assert [k for k in bucket_keys(s3) if "bedrock" in k] == []
+
+
+@pytest.mark.parametrize("engine", ["clickhouse"])
+def test_a_clickhouse_server_refuses_archives_it_cannot_read(data_dir, s3, tmp_path, as_server, monkeypatch):
+    monkeypatch.delenv(KEY_ENV, raising=False)
+    with Dashcam.open(data_dir) as dashcam:
+        total = dashcam.store.inner.execute("SELECT count() FROM events")[0][0]
+        configure(data_dir, hot_days=2, destination=str(tmp_path / "archive"))
+        with pytest.raises(ConfigError, match="cannot see this machine's directory"):
+            archive_once(dashcam.store, NOW)
+        configure(data_dir, hot_days=2, destination=f"s3://{BUCKET}/x", key_file=str(tmp_path / "k"))
+        with pytest.raises(ConfigError, match="decrypted only into dashcam's local cache"):
+            archive_once(dashcam.store, NOW)
+        assert dashcam.store.inner.execute("SELECT count() FROM events")[0][0] == total
+    assert bucket_keys(s3) == [] and not (tmp_path / "archive").exists()
+
+
+@pytest.mark.parametrize("engine", ["clickhouse"])
+def test_a_file_the_server_cannot_read_is_never_listed(data_dir, s3, as_server, monkeypatch):
+    from dashcam.store.archive.destination import S3Destination
+
+    configure(data_dir, hot_days=2, destination=f"s3://{BUCKET}/dashcam")
+    with Dashcam.open(data_dir) as dashcam:
+        before = answers(dashcam)
+        total = dashcam.store.inner.execute("SELECT count() FROM events")[0][0]
+        with monkeypatch.context() as patched:   # the server looks in a bucket that is not there
+            patched.setattr(S3Destination, "http_base", lambda self: f"{s3.meta.endpoint_url}/no-such-bucket/")
+            with pytest.raises(StoreError, match="ClickHouse cannot read the archive file"):
+                archive_once(dashcam.store, NOW)
+        assert dashcam.archive.manifest.files == ()
+        assert dashcam.store.inner.execute("SELECT count() FROM events")[0][0] == total
+        assert answers(dashcam) == before
+        run = archive_once(dashcam.store, NOW)                # readable again: archived, orphan overwritten
+        assert len(run.files) == 4 and len(bucket_keys(s3)) == 4
+        assert answers(dashcam) == before

@@ -6,6 +6,8 @@ queries (see docs/data-protection.md, "Archive").
 - :mod:`~dashcam.store.archive.destination`: local directory and S3
 - :mod:`~dashcam.store.archive.manifest`: which files hold what
 - :mod:`~dashcam.store.archive.archiver`: moving events out, retention, the scheduled run
+- :mod:`~dashcam.store.archive.engines`: the SQL each store engine runs (DuckDB's here)
+- :mod:`~dashcam.store.archive.clickhouse`: ClickHouse's (chDB reads ``file()``, a server ``s3()``)
 - :mod:`~dashcam.store.archive.store`: the store wrapper that reads archived events back
 """
 

@@ -6,8 +6,10 @@ run``) goes one log group's UTC day at a time, oldest first, over days wholly ol
 window. For each day it
 
 1. writes the day's events (less those an earlier file of the day already holds) to a Parquet
-   file with DuckDB's ``COPY``, reads the file back to check its rows,
-2. stores it at the destination (encrypted if configured) and confirms it is there intact,
+   file — DuckDB with ``COPY``, ClickHouse through Arrow and pyarrow (the store's
+   :class:`~dashcam.store.archive.engines.ArchiveEngine`) — and reads the file back to check its rows,
+2. stores it at the destination (encrypted if configured), confirms it is there intact and that
+   the store's engine reads it,
 3. adds it to the manifest — from here queries read it,
 4. deletes from the store exactly the events the day's files hold, and marks the day done.
 
@@ -36,32 +38,17 @@ from dashcam.store.archive.config import (
     ArchiveConfig, archive_key, decrypt, encrypt, env_key, load_config, write_private,
 )
 from dashcam.store.archive.destination import Destination, open_destination
-from dashcam.store.archive.manifest import DAY_MS, ArchivedFile, Manifest, day_start_ms, partition_key
+from dashcam.store.archive.engines import ArchiveEngine, engine_for
+from dashcam.store.archive.manifest import DAY_MS, ArchivedFile, Manifest, partition_key
 from dashcam.store.base import Store
 from dashcam.store.periodic import PeriodicChore
 from dashcam.store.retention import wall_clock_ms
-from dashcam.store.schema import EVENT_COLUMN_NAMES, EVENTS_TABLE, LOG_GROUPS_TABLE
+from dashcam.store.schema import LOG_GROUPS_TABLE
 
 CACHE_DIR = "archive-cache"
 DEFAULT_ARCHIVE_INTERVAL_S = 600.0
 
 log = logging.getLogger("dashcam.archive")
-
-
-def sql_text(value: str) -> str:
-    """A SQL string literal (quotes doubled)."""
-    return "'" + value.replace("'", "''") + "'"
-
-
-def sql_timestamp(ms: int) -> str:
-    """A DuckDB TIMESTAMP for epoch milliseconds."""
-    return f"epoch_ms({int(ms)}::BIGINT)"
-
-
-def parquet_source(paths: Iterable[str | Path]) -> str:
-    """``read_parquet`` over files, never reading ``key=value`` directories as columns."""
-    listed = ", ".join(sql_text(str(p)) for p in paths)
-    return f"read_parquet([{listed}], hive_partitioning = false, union_by_name = true)"
 
 
 @dataclass
@@ -93,6 +80,10 @@ class Archive:
         """The current settings (``archive.json``), or None when archiving is off."""
         return load_config(self.data_dir)
 
+    def engine(self, store: Store) -> ArchiveEngine:
+        """The SQL this archive runs on ``store``'s engine (DuckDB or ClickHouse)."""
+        return engine_for(store, self)
+
     def destination(self, location: str) -> Destination:
         """The destination at ``location`` (opened once)."""
         if location not in self._destinations:
@@ -110,8 +101,9 @@ class Archive:
         return self.cache_dir / place / entry.key
 
     def readable_paths(self, files: Iterable[ArchivedFile]) -> list[str]:
-        """Local paths DuckDB can read the files at: the destination itself for a plain local
-        archive, else the cache, filled (downloaded, decrypted, checked) on first use."""
+        """Local paths the store's engine (DuckDB, chDB) can read the files at: the destination
+        itself for a plain local archive, else the cache, filled (downloaded, decrypted, checked)
+        on first use."""
         paths = []
         for entry in files:
             direct = self.destination(entry.location).local_path(entry.key)
@@ -136,45 +128,31 @@ class Archive:
         config = self.config()
         if config is None:
             return ArchiveRun()
-        if store.dialect != "duckdb":
-            # The Parquet archive is built on DuckDB (COPY, read_parquet); docs/data-protection.md.
-            raise ConfigError("archiving needs the embedded DuckDB store: ClickHouse stores cannot archive to "
-                              "Parquet (archive.json in the data directory configures it)")
+        engine = self.engine(store)
+        engine.check_config(config)
         key = archive_key(config)
         cutoff = (now_ms // DAY_MS - config.hot_days) * DAY_MS
         run = ArchiveRun(cutoff_ms=cutoff)
         with self.lock:
             for group, day in sorted({(f.log_group, f.day) for f in self.manifest.files if not f.live_deleted}):
-                run.rows_deleted += self._delete_archived_rows(store, group, day)
-            due = store.execute(
-                f"SELECT log_group, strftime(ts, '%Y-%m-%d') AS day FROM {EVENTS_TABLE} "
-                f"WHERE ts < {sql_timestamp(cutoff)} GROUP BY ALL ORDER BY day, log_group")
-            for group, day in due:
-                self._archive_day(store, config, key, str(group), str(day), run)
+                run.rows_deleted += self._delete_archived_rows(engine, group, day)
+            for group, day in engine.due_days(cutoff):
+                self._archive_day(engine, config, key, group, day, run)
         if run.files:
             log.info("archive: %d events to %d files, %d deleted from the store",
                      run.rows_archived, len(run.files), run.rows_deleted)
         return run
 
-    def _archive_day(self, store: Store, config: ArchiveConfig, key: bytes | None, group: str, day: str,
+    def _archive_day(self, engine: ArchiveEngine, config: ArchiveConfig, key: bytes | None, group: str, day: str,
                      run: ArchiveRun) -> None:
-        start = day_start_ms(day)
-        where = (f"log_group = {sql_text(group)} AND ts >= {sql_timestamp(start)} "
-                 f"AND ts < {sql_timestamp(start + DAY_MS)}")
         earlier = self.manifest.partition(group, day)
-        if earlier:  # events a file already holds (re-deliveries) are only deleted
-            where_new = f"{where} AND event_id NOT IN (SELECT event_id FROM {parquet_source(self.readable_paths(earlier))})"
-        else:
-            where_new = where
         staging = self.cache_dir / ".staging" / f"{uuid.uuid4().hex}.parquet"
         staging.parent.mkdir(parents=True, exist_ok=True)
         try:
-            columns = ", ".join(f'"{name}"' for name in EVENT_COLUMN_NAMES)
-            written = int(store.execute(
-                f"COPY (SELECT {columns} FROM {EVENTS_TABLE} WHERE {where_new} ORDER BY ts, event_id) "
-                f"TO {sql_text(str(staging))} (FORMAT parquet, COMPRESSION zstd)")[0][0])
+            written = engine.export_day(group, day, earlier, staging)
             if written:
-                entry = self._store_file(store, config, key, group, day, staging, written)
+                entry = self._store_file(engine, config, key, group, day, staging, written)
+                engine.confirm_readable(entry)
                 with self.lock:
                     self.manifest.add(entry)
                     self.generation += 1
@@ -183,41 +161,33 @@ class Archive:
         finally:
             staging.unlink(missing_ok=True)
         if earlier or written:
-            run.rows_deleted += self._delete_archived_rows(store, group, day)
+            run.rows_deleted += self._delete_archived_rows(engine, group, day)
 
-    def _store_file(self, store: Store, config: ArchiveConfig, key: bytes | None, group: str, day: str,
+    def _store_file(self, engine: ArchiveEngine, config: ArchiveConfig, key: bytes | None, group: str, day: str,
                     staging: Path, expected: int) -> ArchivedFile:
         """Check the staged file, put it at the destination, and describe it for the manifest."""
-        rows, distinct, first, last = store.execute(
-            f"SELECT count(*), count(DISTINCT event_id), epoch_ms(min(ts)), epoch_ms(max(ts)) "
-            f"FROM {parquet_source([staging])}")[0]
-        if rows != expected or distinct != expected:
-            raise StoreError(f"the archive file for {group} {day} holds {rows} events ({distinct} distinct), "
-                             f"not the {expected} written; nothing was deleted")
-        columns = tuple(str(r[0]) for r in store.execute(
-            f"SELECT name FROM parquet_schema({sql_text(str(staging))}) WHERE num_children IS NULL"))
+        facts = engine.file_facts(staging)
+        if facts.rows != expected or facts.distinct_ids != expected:
+            raise StoreError(f"the archive file for {group} {day} holds {facts.rows} events "
+                             f"({facts.distinct_ids} distinct), not the {expected} written; nothing was deleted")
         data = staging.read_bytes()
         name = partition_key(group, day, self.manifest.next_part(group, day))
         blob = encrypt(data, key, name) if key is not None else data
         destination = self.destination(config.destination)
         destination.put(name, blob)
-        entry = ArchivedFile(group, day, name, config.destination, int(rows), len(blob),
-                             hashlib.sha256(data).hexdigest(), int(first), int(last), columns, key is not None)
-        if destination.local_path(name) is None or key is not None:
+        entry = ArchivedFile(group, day, name, config.destination, facts.rows, len(blob), hashlib.sha256(data).hexdigest(),
+                             facts.first_ms, facts.last_ms, facts.columns, key is not None)
+        if engine.reads_local_copies and (destination.local_path(name) is None or key is not None):
             cached = self._cache_path(entry)  # queries need not fetch back what was just written
             cached.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(staging, cached)
         return entry
 
-    def _delete_archived_rows(self, store: Store, group: str, day: str) -> int:
+    def _delete_archived_rows(self, engine: ArchiveEngine, group: str, day: str) -> int:
         """Delete from the store the events of a day its files hold, then mark the day done."""
         files = self.manifest.partition(group, day)
-        start = day_start_ms(day)
         with self.lock:
-            deleted = int(store.execute(
-                f"DELETE FROM {EVENTS_TABLE} WHERE log_group = {sql_text(group)} "
-                f"AND ts >= {sql_timestamp(start)} AND ts < {sql_timestamp(start + DAY_MS)} "
-                f"AND event_id IN (SELECT event_id FROM {parquet_source(self.readable_paths(files))})")[0][0])
+            deleted = engine.delete_archived(group, day, files)
             self.manifest.mark_deleted(group, day)
             self.generation += 1
         return deleted

@@ -14,6 +14,7 @@ import os
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from dashcam.errors import StoreError
 
@@ -34,7 +35,7 @@ class Destination(ABC):
         """Remove ``key`` (no error when it is already gone)."""
 
     def local_path(self, key: str) -> Path | None:
-        """A path DuckDB can read the file at directly, when there is one."""
+        """A path the store's engine (DuckDB, chDB) can read the file at directly, when there is one."""
         return None
 
 
@@ -100,6 +101,24 @@ class S3Destination(Destination):
 
     def _key(self, key: str) -> str:
         return f"{self.prefix}/{key}" if self.prefix else key
+
+    def http_base(self) -> str:
+        """The path-style HTTP(S) URL of the prefix at the endpoint boto3 talks to (the region's,
+        or ``AWS_ENDPOINT_URL_S3``), percent-encoded and ending in ``/``: a key appended
+        percent-encoded names an object for ClickHouse's ``s3()``."""
+        prefix = f"{quote(self.prefix, safe='/')}/" if self.prefix else ""
+        return f"{self.client.meta.endpoint_url.rstrip('/')}/{quote(self.bucket, safe='')}/{prefix}"
+
+    def credentials(self) -> tuple[str, str, str | None] | None:
+        """(access key id, secret key, session token or None) from boto3's credential chain,
+        the ones this destination writes with; None when the chain finds none."""
+        import boto3
+
+        found = boto3.Session().get_credentials()
+        if found is None:
+            return None
+        frozen = found.get_frozen_credentials()
+        return frozen.access_key, frozen.secret_key, frozen.token
 
     def put(self, key: str, data: bytes) -> None:
         from botocore.exceptions import BotoCoreError, ClientError

@@ -7,17 +7,19 @@ shadowed by a common table expression:
 
     WITH events AS (SELECT <columns> FROM events
                     UNION ALL
-                    SELECT <columns> FROM read_parquet([<files>]) a
+                    SELECT <columns> FROM read_parquet([<files>]) a     -- ClickHouse: file() / s3()
                     WHERE NOT EXISTS (<the same event in the table>))
 
 (Inside its own definition, ``events`` is still the table: the expression is not recursive.)
+The relation is the store engine's (:meth:`~dashcam.store.archive.engines.ArchiveEngine.events_relation`):
+DuckDB's ``read_parquet``, ClickHouse's ``file()`` (chDB) or ``s3()`` (a server).
 
 Which files: the statement's own ``log_group`` and ``ts`` conditions on ``events`` (the
 compiler's query scope, the metrics' time range) are read from its syntax tree with sqlglot;
 a statement whose conditions cannot be read gets every file (still correct, just more to read).
 An event in a file and in the store at once (a crash mid-archive, a re-delivery) is counted
 once. A statement runs again if the archive changed while it ran, so it never sees an event in
-both places or in neither. DuckDB only: other engines pass through (their archives are not built).
+both places or in neither.
 """
 
 from __future__ import annotations
@@ -32,14 +34,12 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
-from dashcam.store.archive.archiver import Archive, parquet_source, sql_timestamp
-from dashcam.store.archive.manifest import ArchivedFile
+from dashcam.store.archive.archiver import Archive
 from dashcam.store.base import LogGroupInfo, LogStreamInfo, RawWriteResult, Store, WriteResult
-from dashcam.store.schema import EVENT_COLUMNS, EVENTS_TABLE
+from dashcam.store.schema import EVENTS_TABLE
 
 T = TypeVar("T")
 _OPTIMISTIC_TRIES = 3
-_DUCKDB_TYPES = {"int": "BIGINT", "float": "DOUBLE", "string": "VARCHAR", "timestamp": "TIMESTAMP"}
 
 
 class ArchivedStore(Store):
@@ -66,7 +66,7 @@ class ArchivedStore(Store):
         return self._read(sql, self.inner.execute_arrow)  # type: ignore[attr-defined]
 
     def _read(self, sql: str, run: Callable[[str], T]) -> T:
-        if self.dialect != "duckdb" or not self.archive.manifest.files:
+        if not self.archive.manifest.files:
             return run(sql)
         for _ in range(_OPTIMISTIC_TRIES):
             generation = self.archive.generation
@@ -77,14 +77,15 @@ class ArchivedStore(Store):
             return run(self._rewrite(sql))
 
     def _rewrite(self, sql: str) -> str:
-        scope = statement_scope(sql)
+        engine = self.archive.engine(self.inner)
+        scope = statement_scope(sql, engine.dialect)
         if scope is None:
             return sql
         groups, start_ms, end_ms = scope
         files = self.archive.manifest.overlapping(groups, start_ms, end_ms)
         if not files:
             return sql
-        relation = archived_events_sql(self.archive.readable_paths(files), files)
+        relation = engine.events_relation(files)
         if sql.lstrip()[:5].upper() == "WITH " and not sql.lstrip()[5:].lstrip().upper().startswith("RECURSIVE"):
             return f"WITH {EVENTS_TABLE} AS ({relation}), {sql.lstrip()[5:]}"
         return f"WITH {EVENTS_TABLE} AS ({relation}) {sql}"
@@ -139,29 +140,15 @@ class ArchivedStore(Store):
         self.inner.close()
 
 
-def archived_events_sql(paths: list[str], files: list[ArchivedFile]) -> str:
-    """The live table and the archived files as one relation with the table's columns; a file's
-    event still in the live table is read from the table only."""
-    present = {name for f in files for name in f.columns}
-    live = ", ".join(f'"{name}"' for name, _ in EVENT_COLUMNS)
-    # A column added after a file was written is NULL there, as it would be for old rows.
-    archived = ", ".join(f'a."{name}"' if name in present else f'NULL::{_DUCKDB_TYPES[kind]} AS "{name}"'
-                         for name, kind in EVENT_COLUMNS)
-    low, high = min(f.min_ms for f in files), max(f.max_ms for f in files)
-    return (f"SELECT {live} FROM {EVENTS_TABLE} UNION ALL "
-            f"SELECT {archived} FROM {parquet_source(paths)} a WHERE NOT EXISTS ("
-            f"SELECT 1 FROM {EVENTS_TABLE} l WHERE l.ts BETWEEN {sql_timestamp(low)} AND {sql_timestamp(high)} "
-            f"AND l.log_group = a.log_group AND l.event_id = a.event_id)")
-
-
 Scope = tuple[set[str] | None, int | None, int | None]
 
 
-def statement_scope(sql: str) -> Scope | None:
+def statement_scope(sql: str, dialect: str = "duckdb") -> Scope | None:
     """The log groups (None: any) and [start, end] epoch ms (None: open) that a statement's reads
-    of ``events`` are limited to, from its WHERE conditions; None when it does not read ``events``."""
+    of ``events`` are limited to, from its WHERE conditions (SQL of the store's ``dialect``,
+    ``duckdb`` or ``clickhouse``); None when it does not read ``events``."""
     try:
-        tree = sqlglot.parse_one(sql, read="duckdb")
+        tree = sqlglot.parse_one(sql, read=dialect)
     except SqlglotError:
         return (None, None, None)
     scopes = [_table_scope(table) for table in tree.find_all(exp.Table)
@@ -207,14 +194,20 @@ def _table_scope(table: exp.Table) -> Scope:
 
 
 def _timestamp_ms(node: exp.Expression | None) -> int | None:
-    """Epoch ms of ``CAST('YYYY-MM-DD HH:MM:SS.ffffff' AS TIMESTAMP)`` (the dialect's timestamp
-    literal); None for anything else."""
-    if not isinstance(node, exp.Cast) or not isinstance(node.this, exp.Literal) or not node.this.is_string:
+    """Epoch ms of a dialect's timestamp literal — DuckDB's ``CAST('YYYY-MM-DD HH:MM:SS.ffffff'
+    AS TIMESTAMP)``, ClickHouse's ``toDateTime64('YYYY-MM-DD HH:MM:SS.ffffff', 3, 'UTC')``;
+    None for anything else."""
+    if isinstance(node, exp.Cast) and node.to.is_type(exp.DataType.Type.TIMESTAMP, exp.DataType.Type.TIMESTAMPNTZ):
+        text = node.this
+    elif (isinstance(node, exp.Anonymous) and str(node.this).lower() == "todatetime64" and len(node.expressions) == 3
+          and isinstance(node.expressions[2], exp.Literal) and node.expressions[2].this == "UTC"):
+        text = node.expressions[0]
+    else:
         return None
-    if not node.to.is_type(exp.DataType.Type.TIMESTAMP, exp.DataType.Type.TIMESTAMPNTZ):
+    if not isinstance(text, exp.Literal) or not text.is_string:
         return None
     try:
-        moment = datetime.fromisoformat(node.this.this).replace(tzinfo=timezone.utc)
+        moment = datetime.fromisoformat(text.this).replace(tzinfo=timezone.utc)
     except ValueError:
         return None
     return int(moment.timestamp() * 1000)
