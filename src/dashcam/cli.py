@@ -19,7 +19,9 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 from dashcam.cli_store import make_store_command, store_key_file_option
 from dashcam.errors import ConfigError, DashcamError, InputError, QueryError, SourceError, StoreBusyError
 from dashcam.render import FORMATS, render
-from dashcam.service import DEFAULT_LOG_GROUP, DEFAULT_QUERY_LIMIT, Dashcam, ImportProgress, ImportSummary
+from dashcam.service import (
+    DEFAULT_LOG_GROUP, DEFAULT_QUERY_LIMIT, Dashcam, ImportProgress, ImportSummary, local_admin,
+)
 from dashcam.timespec import parse_time
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -237,8 +239,10 @@ def query_command(ctx: _Context, log_groups: tuple[str, ...], start: str | None,
     if start_ms is not None and end_ms is not None and start_ms > end_ms:
         raise ConfigError("--start is after --end")
     with ctx.open() as dashcam:
+        # The command line reads the data directory, originals included: it acts as an admin for
+        # unmask(), audited as local:<user>, as `dashcam unmask` is.
         result = dashcam.query(query_text, log_groups=log_groups or None, start_ms=start_ms, end_ms=end_ms,
-                               limit=limit)
+                               limit=limit, principal=local_admin())
     if show_sql:
         click.echo(result.sql, err=True)
     click.echo(render(result.columns, result.rows, fmt), nl=False)

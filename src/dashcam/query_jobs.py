@@ -21,6 +21,11 @@ Jobs started with ``pointers=True`` (the CloudWatch API) return ``@ptr`` as the 
 event results, as ``GetQueryResults`` does; ``statistics=True`` also measures what CloudWatch
 reports: events in scope (``recordsScanned``), events that passed the query's filters
 (``recordsMatched``) and an estimate of the bytes scanned.
+
+A query using ``unmask()`` is checked when it is started (the starting principal must be allowed
+to unmask: ForbiddenError at once, audited) and has its originals swapped in when it finishes
+(audited with the starter as actor). Its rows then hold originals, so only principals allowed to
+unmask the groups they came from may read them (:meth:`QueryJob.require_readable`).
 """
 
 from __future__ import annotations
@@ -31,14 +36,17 @@ import uuid
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from dashcam.errors import DashcamError, NotFoundError, QueryError
+from dashcam.errors import DashcamError, ForbiddenError, NotFoundError, QueryError
 from dashcam.query import ast
 from dashcam.query.compiler import CompiledQuery, QueryScope, compile_query
 from dashcam.query.parser import parse
 from dashcam.query.results import decode_rows
-from dashcam.service import Dashcam
+from dashcam.service import Dashcam, unmask_refusal
+
+if TYPE_CHECKING:
+    from dashcam.keys import Principal
 
 SCHEDULED, RUNNING, COMPLETE, FAILED, CANCELLED = "Scheduled", "Running", "Complete", "Failed", "Cancelled"
 FINISHED = frozenset({COMPLETE, FAILED, CANCELLED})
@@ -73,6 +81,8 @@ class QueryJob:
     finished_at: float | None = None     # time.monotonic() when it finished (or was stopped)
     statistics: dict[str, float] = field(default_factory=dict)
     measure: bool = False
+    principal: "Principal | None" = field(default=None, repr=False)  # who started it (for unmask)
+    unmasked_groups: tuple[str, ...] = ()  # the groups whose originals its rows show
     future: Future | None = field(default=None, repr=False)
     done: threading.Event = field(default_factory=threading.Event, repr=False)  # set once finished
 
@@ -87,6 +97,16 @@ class QueryJob:
     def log_groups(self) -> tuple[str, ...]:
         """The log groups it was started over (empty: all, or chosen by SOURCE)."""
         return self.scope.log_groups or ()
+
+    def require_readable(self, principal: "Principal | None") -> None:
+        """ForbiddenError when this job unmasks and ``principal`` may not unmask what its rows
+        show (the groups they came from, once finished; the role, before): originals are not
+        handed to whoever knows a query id."""
+        if not self.compiled.unmasks:
+            return
+        refusal = unmask_refusal(principal, self.unmasked_groups)
+        if refusal is not None:
+            raise ForbiddenError(f"query {self.id} shows unmasked data: {refusal}")
 
 
 class QueryJobs:
@@ -114,16 +134,22 @@ class QueryJobs:
         limit: int = 10_000,
         pointers: bool = False,
         statistics: bool = False,
+        principal: "Principal | None" = None,
     ) -> QueryJob:
-        """Compile ``text`` now (raising QueryError) and run it in the background; the new job."""
+        """Compile ``text`` now (raising QueryError) and run it in the background; the new job.
+
+        ``principal`` is who asks: a query using ``unmask()`` is refused (ForbiddenError) unless
+        it may unmask (see :meth:`dashcam.service.Dashcam.query`)."""
         scope = QueryScope(tuple(log_groups) if log_groups else None, start_ms, end_ms, limit)
         query = parse(text)
         dialect = self.dashcam.store.dialect
         compiled = compile_query(query, scope, dialect)
         if pointers:
             compiled = _with_pointer(query, compiled, scope, dialect)
+        if compiled.unmasks:
+            self.dashcam.require_unmask(principal, scope.log_groups, query=text)
         job = QueryJob(id=str(uuid.uuid4()), text=text, scope=scope, compiled=compiled, query=query,
-                       created_ms=int(time.time() * 1000), measure=statistics)
+                       created_ms=int(time.time() * 1000), measure=statistics, principal=principal)
         with self._lock:
             self._expire()
             active = sum(1 for j in self._jobs.values() if j.status not in FINISHED)
@@ -190,7 +216,11 @@ class QueryJobs:
             job.started_at = time.monotonic()
         store = self.dashcam.store
         try:
-            rows = decode_rows(job.compiled, store.execute(job.compiled.sql))
+            raw = store.execute(job.compiled.sql)
+            rows = decode_rows(job.compiled, raw)
+            if job.compiled.unmasks:
+                job.unmasked_groups = tuple(self.dashcam.unmask_rows(job.compiled, raw, rows, job.principal,
+                                                                     query=job.text))
             stats = self._statistics(job)
         except DashcamError as exc:
             outcome: dict[str, Any] = {"status": FAILED, "error": exc}

@@ -2,6 +2,10 @@
 
 It owns a :class:`~dashcam.store.base.Store` and wires sources -> batched writes, and query text ->
 parser -> compiler -> store -> decoded rows. Nothing here knows about HTTP or terminals.
+
+It is also where unmasking is decided (:meth:`Dashcam.unmask_events`): only admins on an event's
+log group get its kept original, every request is audited, refused ones too. Queries that use
+``unmask()`` get their originals swapped in here, after the engine has run them on masked data.
 """
 
 from __future__ import annotations
@@ -16,24 +20,29 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dashcam import pricing
-from dashcam.errors import ConfigError
+from dashcam.audit import AuditLog, current_actor
+from dashcam.errors import ConfigError, ForbiddenError
 from dashcam.ingest import BatchWriter
 from dashcam.pricing import PriceCatalog, PricingError
 from dashcam.records import check_log_group_name
 from dashcam.query.compiler import CompiledQuery, QueryScope, compile_query
 from dashcam.query.parser import parse
 from dashcam.query.results import decode_rows
+from dashcam.query.unmask import events_of, swap_originals
 from dashcam.sources.bedrock_logs import SOURCE_NAME, Problem, find_log_objects, read_bedrock_logs
 from dashcam.store.base import LogGroupInfo, Store
 
 if TYPE_CHECKING:  # imported when first used: commands that never touch alarms do not load them
     from dashcam.alarms.manager import AlarmManager
     from dashcam.alarms.scheduler import AlarmScheduler
+    from dashcam.keys import Principal
 
 DEFAULT_DATA_DIR = "./dashcam-data"
 DEFAULT_LOG_GROUP = "/aws/bedrock/modelinvocations"
 BEDROCK_LOG_STREAM = "aws/bedrock/modelinvocations"
 DEFAULT_QUERY_LIMIT = 10_000
+UNMASK_ROLE = "admin"
+_AUDITED_QUERY_CHARS = 2000
 
 
 @dataclass
@@ -71,6 +80,28 @@ def use_prices(data_dir: str | Path) -> PriceCatalog:
         raise ConfigError(str(exc)) from None
     pricing.use(catalog)
     return catalog
+
+
+def local_admin() -> "Principal":
+    """The command line's principal: an admin over every log group, audited as ``local:<user>``
+    (whoever can run dashcam on a data directory can read its files, originals and key included)."""
+    from dashcam.keys import Principal
+
+    return Principal(current_actor(), "admin", "*")
+
+
+def unmask_refusal(principal: "Principal | None", log_groups: Sequence[str] | None) -> str | None:
+    """Why ``principal`` may not unmask events of ``log_groups`` (None: every group), or None when
+    it may: unmasking needs the admin role on each group."""
+    if principal is None:
+        return f"unmask needs the {UNMASK_ROLE} role, and no key (principal) acts for this request"
+    if not principal.may(UNMASK_ROLE):
+        return f"unmask needs the {UNMASK_ROLE} role; key {principal.key_id} has role {principal.role}"
+    for group in log_groups or ():
+        if not principal.may(UNMASK_ROLE, group):
+            return (f"unmask needs the {UNMASK_ROLE} role on log group {group!r}; key {principal.key_id} is "
+                    f"{principal.role} on {principal.log_groups!r} only")
+    return None
 
 
 @functools.lru_cache(maxsize=256)
@@ -224,12 +255,77 @@ class Dashcam:
         start_ms: int | None = None,
         end_ms: int | None = None,
         limit: int = DEFAULT_QUERY_LIMIT,
+        principal: "Principal | None" = None,
     ) -> QueryResult:
-        """Answer a Logs Insights query; no log groups means all, no times mean all data."""
+        """Answer a Logs Insights query; no log groups means all, no times mean all data.
+
+        A query using ``unmask()`` needs a ``principal`` allowed to unmask (:func:`unmask_refusal`;
+        the command line passes :func:`local_admin`): ForbiddenError otherwise, before it runs.
+        """
         started = time.perf_counter()
         compiled = self.compile(text, log_groups=log_groups, start_ms=start_ms, end_ms=end_ms, limit=limit)
-        rows = decode_rows(compiled, self.store.execute(compiled.sql))
+        if compiled.unmasks:
+            self.require_unmask(principal, log_groups, query=text)
+        raw = self.store.execute(compiled.sql)
+        rows = decode_rows(compiled, raw)
+        if compiled.unmasks:
+            self.unmask_rows(compiled, raw, rows, principal, query=text)
         return QueryResult([c.name for c in compiled.columns], rows, compiled.sql, time.perf_counter() - started)
+
+    # ------------------------------------------------------------------ unmask
+
+    def require_unmask(self, principal: "Principal | None", log_groups: Sequence[str] | None, *,
+                       query: str | None = None, via: str = "query") -> None:
+        """ForbiddenError (audited as ``denied``) unless ``principal`` may unmask events of
+        ``log_groups`` (None: only the role is checked, the groups are checked per event)."""
+        refusal = unmask_refusal(principal, log_groups)
+        if refusal is None:
+            return
+        details: dict[str, Any] = {"via": via, "error": refusal}
+        if query is not None:
+            details["query"] = query[:_AUDITED_QUERY_CHARS]
+        AuditLog(self.data_dir).record("unmask", ",".join(sorted(log_groups or ())), outcome="denied",
+                                       details=details, actor=principal.key_id if principal else None)
+        raise ForbiddenError(refusal)
+
+    def unmask_events(self, wanted: dict[str, Sequence[int]], principal: "Principal | None", *, via: str,
+                      query: str | None = None) -> dict[tuple[str, int], str]:
+        """The kept originals of events, ``{log group: [event ids]}`` -> ``{(group, id): text}``
+        (events without one are left out), for a principal allowed to unmask on every group.
+
+        ForbiddenError otherwise. Audited either way: action ``unmask``, the groups as target, how
+        many events were asked for and found, and ``via`` (the operation or ``query``)."""
+        groups = sorted(wanted)
+        self.require_unmask(principal, groups, query=query, via=via)
+        details: dict[str, Any] = {"via": via, "events": sum(len(ids) for ids in wanted.values())}
+        if query is not None:
+            details["query"] = query[:_AUDITED_QUERY_CHARS]
+        audit, actor = AuditLog(self.data_dir), principal.key_id if principal else None
+        originals: dict[tuple[str, int], str] = {}
+        try:
+            if self.protection is not None:
+                for group, ids in wanted.items():
+                    found = self.protection.unmask(group, list(ids))
+                    originals.update(((group, event_id), text) for event_id, text in found.items())
+        except Exception as exc:
+            audit.record("unmask", ",".join(groups), outcome="failed", details={**details, "error": str(exc)},
+                         actor=actor)
+            raise
+        audit.record("unmask", ",".join(groups), details={**details, "found": len(originals)}, actor=actor)
+        return originals
+
+    def unmask_rows(self, compiled: CompiledQuery, raw_rows: list[tuple], rows: list[dict[str, Any]],
+                    principal: "Principal | None", *, query: str) -> list[str]:
+        """Swap the originals into the ``unmask()`` columns of ``rows`` (decoded from ``raw_rows``)
+        for a principal allowed to unmask every log group the rows come from; returns those groups.
+        ForbiddenError, with no row changed, otherwise."""
+        wanted = events_of(compiled, raw_rows)
+        if not wanted:
+            # Nothing to show, but the attempt is on record like any other.
+            self.unmask_events({}, principal, via="query", query=query)
+            return []
+        swap_originals(compiled, raw_rows, rows, self.unmask_events(wanted, principal, via="query", query=query))
+        return sorted(wanted)
 
     # ------------------------------------------------------------------ log groups
 

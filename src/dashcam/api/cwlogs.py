@@ -47,6 +47,7 @@ from dashcam.errors import (
     StoreFullError,
 )
 from dashcam.query_jobs import QueryJobs, TooManyQueriesError
+from dashcam.keys import Principal
 
 log = logging.getLogger("dashcam.cwlogs")
 
@@ -95,17 +96,17 @@ async def cloudwatch_logs(request: Request) -> Response:
     request_id = str(uuid.uuid4())
     try:
         operation, params = await parse_request(request)
-        await authorize(request, operation, params)
+        principal = await authorize(request, operation, params)
         shape, handler = OPERATIONS[operation]
         validate(params, shape)
         if operation == "PutLogEvents":
             try:
                 async with request.app.state.write_gate.slot():
-                    body = await run_in_threadpool(_run, handler, _context(request), params)
+                    body = await run_in_threadpool(_run, handler, _context(request, principal), params)
             except OverloadedError as exc:
                 raise AwsError("ServiceUnavailableException", str(exc), status=503) from None
         else:
-            body = await run_in_threadpool(_run, handler, _context(request), params)
+            body = await run_in_threadpool(_run, handler, _context(request, principal), params)
         return _respond(200, body, request_id)
     except AwsError as exc:
         return _respond(exc.status, exc.body(), request_id)
@@ -137,12 +138,13 @@ _NEEDS = {
 }
 
 
-async def authorize(request: Request, operation: str, params: dict[str, Any]) -> None:
+async def authorize(request: Request, operation: str, params: dict[str, Any]) -> Principal:
     """Decide whether the caller may run ``operation`` with ``params``: the one place for auth.
 
     The SigV4 signature is verified against the keys dashcam issued (an open server, with no
     keys, accepts any), then the key's role is checked for the operation and for every log group
-    the request names. It runs before members are validated or any handler runs.
+    the request names. It runs before members are validated or any handler runs. Returns who the
+    request acts as (handlers need it where a member asks for more, e.g. ``unmask: true``).
     """
     try:
         principal = await current_principal(request)
@@ -155,6 +157,7 @@ async def authorize(request: Request, operation: str, params: dict[str, Any]) ->
         named = [g for g in groups if isinstance(g, str)]
         for group in named or [None]:
             principal.require(action, group.rsplit(":log-group:", 1)[-1].removesuffix(":*") if group else None)
+        return principal
     except AuthError as exc:
         code = "InvalidSignatureException" if "signature" in str(exc) else "UnrecognizedClientException"
         raise AwsError(code, str(exc), status=403 if code == "InvalidSignatureException" else 400) from None
@@ -162,12 +165,12 @@ async def authorize(request: Request, operation: str, params: dict[str, Any]) ->
         raise AwsError("AccessDeniedException", str(exc)) from None
 
 
-def _context(request: Request) -> Context:
+def _context(request: Request, principal: Principal) -> Context:
     state = request.app.state
     jobs = getattr(state, "queries", None)
     if jobs is None:  # an app built without create_app's registry: make one on first use
         jobs = state.queries = QueryJobs(state.dashcam)
-    return Context(state.dashcam, jobs, region=region_of(request.headers.get("authorization")))
+    return Context(state.dashcam, jobs, region=region_of(request.headers.get("authorization")), principal=principal)
 
 
 def _run(handler: Handler, ctx: Context, params: dict[str, Any]) -> dict[str, Any]:

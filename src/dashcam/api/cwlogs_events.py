@@ -6,6 +6,11 @@ Reads are SQL over the store's ``events`` table built as sqlglot trees for the s
 ``(@timestamp, @ingestionTime, event id)`` — arrival order within a millisecond, as CloudWatch
 does, up to events of one batch; pagination tokens carry the position of the last event
 returned, so a page never repeats or skips events even when several share a millisecond.
+
+``unmask: true`` on the three reads (CloudWatch's ``logs:Unmask``) shows the originals a
+data-protection policy kept, to admin keys on the group only (others get AccessDeniedException);
+each such read is audited (:meth:`dashcam.service.Dashcam.unmask_events`). Events without a kept
+original stay masked, and a filter pattern still matches the masked text the store holds.
 """
 
 from __future__ import annotations
@@ -20,8 +25,10 @@ from sqlglot import exp
 from dashcam.api.awsjson import AwsError, Member, decode_token, encode_token
 from dashcam.api.cwlogs_groups import (
     GROUP_IDENTIFIER, GROUP_NAME, GROUP_PATTERN, STREAM_NAME, STREAM_PATTERN, TOKEN, Context, Handler,
-    group_name, group_retention, require_stream,
+    caller, group_name, group_retention, require_stream,
 )
+from dashcam.errors import ForbiddenError
+from dashcam.keys import Principal
 from dashcam.query.compiler import parse_ptr
 from dashcam.query.dialects import Dialect, and_, col, get_dialect, lit, or_
 from dashcam.query.filter_pattern import MAX_PATTERN_LENGTH, FilterPatternError, parse_filter_pattern
@@ -215,6 +222,42 @@ def _within_bytes(rows: list[tuple], *, keep_last: bool = False) -> list[tuple]:
     return list(reversed(kept)) if keep_last else kept
 
 
+def _unmasker(ctx: Context, params: dict[str, Any], group: str, operation: str) -> Principal | None:
+    """With ``unmask: true``: the caller, once it is known to be allowed to unmask ``group``
+    (AccessDeniedException, audited, otherwise), so nothing is read for a refused caller. None
+    when the request does not ask to unmask."""
+    if not params.get("unmask"):
+        return None
+    principal = caller(ctx)
+    try:
+        ctx.dashcam.require_unmask(principal, [group], via=operation)
+    except ForbiddenError as exc:
+        raise AwsError("AccessDeniedException", str(exc)) from None
+    return principal  # never None here: require_unmask refuses a request acting for no key
+
+
+def _originals(ctx: Context, principal: Principal, group: str, event_ids: list[int],
+               operation: str) -> dict[int, str]:
+    """The kept originals of these events of ``group``, by event id (audited)."""
+    try:
+        found = ctx.dashcam.unmask_events({group: event_ids}, principal, via=operation)
+    except ForbiddenError as exc:
+        raise AwsError("AccessDeniedException", str(exc)) from None
+    return {event_id: text for (_, event_id), text in found.items()}
+
+
+def _unmasked(ctx: Context, principal: Principal | None, group: str, rows: list[tuple], operation: str,
+              *, keep_last: bool = False) -> list[tuple]:
+    """Event rows (as :func:`_select` returns them) with each kept original in place of the
+    masked message, re-cut to a page (an original may be longer); the rows as they are when not
+    unmasking."""
+    if principal is None:
+        return rows
+    originals = _originals(ctx, principal, group, [int(r[3]) for r in rows], operation)
+    swapped = [(r[0], originals.get(int(r[3]), r[1]), *r[2:]) for r in rows]
+    return _within_bytes(swapped, keep_last=keep_last)
+
+
 GET_LOG_EVENTS = {
     "logGroupName": GROUP_NAME,
     "logGroupIdentifier": GROUP_IDENTIFIER,
@@ -253,6 +296,7 @@ def get_log_events(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     """
     group, stream = group_name(params), params["logStreamName"]
     require_stream(ctx, group, stream)
+    principal = _unmasker(ctx, params, group, "GetLogEvents")
     d = get_dialect(ctx.dashcam.store.dialect)
     limit = params.get("limit") or 10_000
     conds = [exp.EQ(this=col("log_group"), expression=lit(group)),
@@ -274,6 +318,8 @@ def get_log_events(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
             conds.append(_beyond(d, key, after=False))
         rows = list(reversed(ctx.dashcam.store.execute(_select(d, conds, descending=True, limit=limit))))
         rows = _within_bytes(rows, keep_last=True)
+    if rows:
+        rows = _unmasked(ctx, principal, group, rows, "GetLogEvents", keep_last=direction == "b")
     events = [{"timestamp": r[0], "message": r[1], "ingestionTime": r[2]} for r in rows]
     if rows:
         forward, backward = _position_token("f", _key(rows[-1])), _position_token("b", _key(rows[0]))
@@ -303,6 +349,7 @@ def filter_log_events(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     """Events of a group (optionally some streams) in time order that match a filter pattern."""
     group = group_name(params)
     group_retention(ctx, group)  # ResourceNotFoundException for a missing group
+    principal = _unmasker(ctx, params, group, "FilterLogEvents")
     names, prefix = params.get("logStreamNames"), params.get("logStreamNamePrefix")
     if names is not None and prefix is not None:
         raise AwsError("InvalidParameterException",
@@ -329,6 +376,8 @@ def filter_log_events(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     limit = params.get("limit") or 10_000
     fetched = ctx.dashcam.store.execute(_select(d, conds, descending=False, limit=limit + 1))
     rows = _within_bytes(fetched[:limit])
+    if rows:
+        rows = _unmasked(ctx, principal, group, rows, "FilterLogEvents")
     events = [{"logStreamName": r[4], "timestamp": r[0], "message": r[1], "ingestionTime": r[2],
                "eventId": str(r[3])} for r in rows]
     response: dict[str, Any] = {"events": events, "searchedLogStreams": []}
@@ -348,13 +397,14 @@ def get_log_record(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
 
     The system fields, the fields of a JSON message flattened with dots (array elements by
     index, at most 1000 fields, as Logs Insights discovers them), and the derived fields dashcam
-    added at ingest.
+    added at ingest. With ``unmask``, all of them as the kept original has them (when there is one).
     """
     pointer = params["logRecordPointer"]
     try:
         group, event_id = parse_ptr(pointer)
     except ValueError:
         raise AwsError("InvalidParameterException", f"{pointer!r} is not a log record pointer.") from None
+    principal = _unmasker(ctx, params, group, "GetLogRecord")
     d = get_dialect(ctx.dashcam.store.dialect)
     hot = [col(f.column) for f in RECORD_FIELDS]
     sel = (exp.select(d.epoch_ms(col("ts")), d.epoch_ms(col("ingestion_time")), col("log_stream"),
@@ -367,6 +417,10 @@ def get_log_record(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     if not rows:
         raise AwsError("ResourceNotFoundException", "The specified log record does not exist.")
     ts, ingested, stream, message, *values = rows[0]
+    if principal is not None:
+        original = _originals(ctx, principal, group, [event_id], "GetLogRecord").get(event_id)
+        if original is not None:
+            message, values = original, _original_derived(original, values)
     record: dict[str, str] = {}
     try:
         decoded = orjson.loads(message)
@@ -380,6 +434,20 @@ def get_log_record(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     record.update({"@timestamp": str(ts), "@ingestionTime": str(ingested), "@logStream": stream,
                    "@log": f"{ctx.account}:{group}", "@message": message})
     return {"logRecord": record}
+
+
+def _original_derived(original: str, stored: list[Any]) -> list[Any]:
+    """The typed fields as the original record gives them, where the stored event has them (a
+    plain event has none, so unmasking never adds fields that were not there)."""
+    try:
+        decoded = orjson.loads(original)
+    except orjson.JSONDecodeError:
+        return stored
+    if not isinstance(decoded, dict):
+        return stored
+    source = stored[[f.path for f in RECORD_FIELDS].index("source")]
+    derived = hot_values(normalize(decoded, source=source or SOURCE_NAME))
+    return [None if kept is None else again for kept, again in zip(stored, derived)]
 
 
 def _flatten(value: Any, prefix: str, out: dict[str, str]) -> None:

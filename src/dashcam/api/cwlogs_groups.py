@@ -16,9 +16,10 @@ from sqlglot import exp
 
 from dashcam.api.awsjson import AwsError, Member, decode_token, encode_token
 from dashcam.errors import AlreadyExistsError, DashcamError, NotFoundError
+from dashcam.keys import Principal
 from dashcam.query.dialects import col, get_dialect, lit
 from dashcam.query_jobs import QueryJobs
-from dashcam.service import Dashcam
+from dashcam.service import Dashcam, local_admin
 from dashcam.store.base import RETENTION_DAYS, LogStreamInfo
 from dashcam.store.schema import LOG_GROUPS_TABLE
 
@@ -37,12 +38,16 @@ TOKEN = Member("string", low=1)
 
 @dataclass
 class Context:
-    """What a handler works with: the service, the query registry, and where the caller is."""
+    """What a handler works with: the service, the query registry, and where the caller is.
+
+    ``principal`` is who the request acts as, when the dispatcher passes it; :func:`caller` finds
+    it otherwise."""
 
     dashcam: Dashcam
     jobs: QueryJobs
     region: str = "us-east-1"
     account: str = ACCOUNT_ID
+    principal: Principal | None = None
 
     def group_arn(self, name: str, *, star: bool = False) -> str:
         """``arn:aws:logs:<region>:<account>:log-group:<name>`` (with ``:*`` as ``arn`` has it)."""
@@ -50,6 +55,13 @@ class Context:
 
 
 Handler = Callable[[Context, dict[str, Any]], dict[str, Any]]
+
+
+def caller(ctx: Context) -> Principal:
+    """The principal the request acts as, for the operations whose rights depend on a member
+    (``unmask: true`` needs admin where a read needs read): the one the dispatcher authorized, or,
+    for a handler called outside a request, the local process (an admin, like the command line)."""
+    return ctx.principal if ctx.principal is not None else local_admin()
 
 
 # ---------------------------------------------------------------------- checks shared by operations
@@ -169,7 +181,11 @@ DESCRIBE_LOG_GROUPS = {
 
 
 def describe_log_groups(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
-    """Groups by name, filtered by prefix, substring pattern or identifiers, 50 a page."""
+    """Groups by name, filtered by prefix, substring pattern or identifiers, 50 a page.
+
+    ``dataProtectionStatus`` is ``ACTIVATED`` for a group a data-protection policy applies to (its
+    own or a pattern's) and absent otherwise: dashcam keeps no history of removed policies, so it
+    never reports AWS's ``DELETED``."""
     prefix, pattern = params.get("logGroupNamePrefix"), params.get("logGroupNamePattern")
     if prefix is not None and pattern is not None:
         raise AwsError("InvalidParameterException",
@@ -183,6 +199,7 @@ def describe_log_groups(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     if params.get("logGroupClass") not in (None, "STANDARD"):
         groups = []  # every dashcam group is a STANDARD one
     chunk, token = page(groups, params, "groups")
+    protection = ctx.dashcam.protection  # None for a store opened without data protection
     out = []
     for g in chunk:
         item = {
@@ -197,6 +214,8 @@ def describe_log_groups(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
         }
         if g.retention_days is not None:
             item["retentionInDays"] = g.retention_days
+        if protection is not None and protection.policies.for_group(g.name) is not None:
+            item["dataProtectionStatus"] = "ACTIVATED"
         out.append(item)
     return {"logGroups": out, **({"nextToken": token} if token else {})}
 

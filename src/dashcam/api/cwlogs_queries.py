@@ -3,6 +3,10 @@
 Queries run on the shared :class:`~dashcam.query_jobs.QueryJobs` registry with ``@ptr`` and
 statistics on. ``GetQueryResults`` answers as AWS does: every value a string, missing values
 left out of their row, statistics as numbers.
+
+A query using ``unmask()`` (CloudWatch's ``logs:Unmask``) needs an admin key on the groups it
+reads: others get AccessDeniedException from ``StartQuery``, and from ``GetQueryResults`` of
+someone else's unmasking query.
 """
 
 from __future__ import annotations
@@ -11,9 +15,9 @@ from typing import Any
 
 from dashcam.api.awsjson import AwsError, Member
 from dashcam.api.cwlogs_groups import (
-    GROUP_IDENTIFIER, GROUP_NAME, TOKEN, Context, Handler, group_from_identifier, group_retention, page,
+    GROUP_IDENTIFIER, GROUP_NAME, TOKEN, Context, Handler, caller, group_from_identifier, group_retention, page,
 )
-from dashcam.errors import NotFoundError, QuerySyntaxError
+from dashcam.errors import ForbiddenError, NotFoundError, QuerySyntaxError
 from dashcam.query import ast
 from dashcam.query.parser import parse
 from dashcam.query_jobs import FINISHED, STATUSES, QueryJob
@@ -75,9 +79,11 @@ def start_query(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     try:
         job = ctx.jobs.start(text, log_groups=list(dict.fromkeys(groups)) or None, start_ms=start * 1000,
                              end_ms=end * 1000 + 999, limit=params.get("limit") or DEFAULT_LIMIT,
-                             pointers=True, statistics=True)
+                             pointers=True, statistics=True, principal=caller(ctx))
     except QuerySyntaxError as exc:
         raise malformed(text, exc) from None
+    except ForbiddenError as exc:
+        raise AwsError("AccessDeniedException", str(exc)) from None
     return {"queryId": job.id}
 
 
@@ -102,6 +108,11 @@ GET_QUERY_RESULTS = {
 def get_query_results(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     """The query's status, statistics and (once complete) its rows as field/value string pairs."""
     job = _job(ctx, params["queryId"])
+    if job.compiled.unmasks:  # its rows hold originals: only for those who may unmask them
+        try:
+            job.require_readable(caller(ctx))
+        except ForbiddenError as exc:
+            raise AwsError("AccessDeniedException", str(exc)) from None
     rows = job.rows if job.status in FINISHED else []
     chunk, token = page(rows, params, f"results:{job.id}", limit_key="maxItems", default=10_000)
     results = [[{"field": name, "value": as_text(value)} for name, value in row.items() if value is not None]

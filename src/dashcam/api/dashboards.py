@@ -83,7 +83,7 @@ def widget_data(dashcam: Dashcam, principal: Principal) -> WidgetData:
     def run_query(text: str, groups: Sequence[str] | None, start_ms: int, end_ms: int) -> tuple[list, list]:
         asked = list(groups) if groups else None
         result = dashcam.query(text, log_groups=readable_groups(dashcam, principal, asked), start_ms=start_ms,
-                               end_ms=end_ms)
+                               end_ms=end_ms, principal=principal)
         return result.columns, result.rows
 
     def list_metrics(filters: Sequence[tuple[str, str | None]], since_ms: int, metric_name: str | None) -> list[Any]:

@@ -124,13 +124,15 @@ def _as_lines(body: bytes, *, ndjson: bool) -> list[bytes]:
 def run_query(
     request: Request, body: QueryRequest, principal: Principal = Depends(current_principal)
 ) -> dict[str, Any]:
-    """Rows as objects with keys in result order; numbers as numbers; timestamps as text."""
+    """Rows as objects with keys in result order; numbers as numbers; timestamps as text.
+    ``unmask()`` columns show originals to admins of the events' groups (403 for other keys)."""
     result = _dashcam(request).query(
         body.query,
         log_groups=readable_groups(_dashcam(request), principal, body.logGroups),
         start_ms=_time(body.start),
         end_ms=_time(body.end),
         limit=body.limit,
+        principal=principal,
     )
     return {"data": {"columns": result.columns, "rows": result.rows,
                      "statistics": {"seconds": round(result.seconds, 6), "rows": len(result.rows)}}}
@@ -208,7 +210,7 @@ def start_query(
     job = request.app.state.queries.start(
         body.query, log_groups=readable_groups(_dashcam(request), principal, body.logGroups),
         start_ms=_time(body.start), end_ms=_time(body.end), limit=body.limit,
-        pointers=body.pointers,
+        pointers=body.pointers, principal=principal,
     )
     return {"data": _job_body(job)}
 
@@ -228,6 +230,7 @@ def get_query(
         raise ForbiddenError(f"key {principal.key_id} may not read the log groups of query {query_id}")
     if wait:
         job.done.wait(wait)
+    job.require_readable(principal)  # a query that unmasks shows originals to those who may unmask only
     return {"data": _job_body(job)}
 
 

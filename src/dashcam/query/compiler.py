@@ -26,7 +26,7 @@ tie-breaker would cost DuckDB its top-N pruning: 7x slower on the slowest-reques
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import NoReturn
 
 from sqlglot import exp
@@ -68,19 +68,33 @@ class OutputColumn:
     """A result column: its CloudWatch name, and how to decode its raw values.
 
     ``kind`` is ``value`` (use as is), ``json`` (JSON text to decode) or ``timestamp``.
+    ``unmask`` is set on a column ``unmask()`` made: the path into the event's original message
+    whose value replaces the masked one after the query (``()``: the whole message).
     """
 
     name: str
     kind: str
+    unmask: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
 class CompiledQuery:
-    """SQL for one engine, and the columns its rows hold, in order."""
+    """SQL for one engine, and the columns its rows hold, in order.
+
+    When a column is to be unmasked, each raw row also ends with the event's log group and event
+    id (``hidden`` names those trailing columns), which are not result columns: the service
+    looks the originals up by them (see :mod:`dashcam.query.unmask`).
+    """
 
     sql: str
     columns: tuple[OutputColumn, ...]
     dialect: str
+    hidden: tuple[str, ...] = ()
+
+    @property
+    def unmasks(self) -> bool:
+        """True when some column shows originals once the service has swapped them in."""
+        return any(c.unmask is not None for c in self.columns)
 
 
 def compile_query(query: ast.Query, scope: QueryScope, dialect: str = "duckdb") -> CompiledQuery:
@@ -153,6 +167,7 @@ class _Compiler:
         self.scope = scope
         self.functions = function_table(dialect)
         self._counter = 0
+        self._projecting: ast.Expr | None = None  # the whole expression of a fields/display item
 
     # ------------------------------------------------------------------ driver
 
@@ -202,7 +217,11 @@ class _Compiler:
             if isinstance(item.expr, ast.FieldRef) and item.alias is None:
                 self._field(item.expr, s, _ROW)  # validate now; resolved by name when output
             else:
-                v = self._expr(item.expr, s, _ROW)
+                self._projecting = item.expr  # the one place unmask() may stand
+                try:
+                    v = self._expr(item.expr, s, _ROW)
+                finally:
+                    self._projecting = None
                 _plain(self, item.expr, v)
                 s.env[name] = v
             names.append(name)
@@ -262,7 +281,8 @@ class _Compiler:
                      group_by=[g for g in (v.group if v.group is not None else v.expr for v in keys.values())
                                if not _constant(g)],
                      stats_count=s.stats_count + 1)
-        new.env = {**keys, **aggs}
+        # Rows are no longer events: a `by` key is not a field of a message any more (for unmask).
+        new.env = {name: replace(v, source_path=None) for name, v in {**keys, **aggs}.items()}
         times = [v for v in keys.values() if v.type == TS]
         if len(times) == 1 and "@timestamp" not in new.env:
             # A later bin()/earliest() over the stats output uses its one time key (`by bin(5m)`).
@@ -391,7 +411,7 @@ class _Compiler:
                 columns.append((aliases[key], e))
             return col(aliases[key])
 
-        env = {name: Value(carry(v.expr, "x"), v.type) for name, v in s.env.items()}
+        env = {name: Value(carry(v.expr, "x"), v.type, unmask=v.unmask) for name, v in s.env.items()}
         order = [(carry(e, "o"), desc) for e, desc in s.effective_order]
         columns += list(extra)
         # Order inside a subquery only matters when it decides which rows a LIMIT keeps.
@@ -406,13 +426,18 @@ class _Compiler:
         for name in s.output_names():
             v = output(self.d, self._field(ast.FieldRef(path=tuple(name.split(".")), text=name), s, _ROW))
             columns.append((name, self.d.format_timestamp(v.expr) if v.type == TS else v.expr))
-            outputs.append(OutputColumn(name, "json" if v.type == JSON else "value"))
+            outputs.append(OutputColumn(name, "json" if v.type == JSON else "value", unmask=v.unmask))
+        hidden: tuple[str, ...] = ()
+        if any(o.unmask is not None for o in outputs):
+            # Marked values only live in event stages (stats drops them), so the event's key is here.
+            hidden = (self._fresh("g"), self._fresh("e"))
+            columns += [(hidden[0], col("log_group")), (hidden[1], col("event_id"))]
         limit = self.scope.limit if s.limit is None else min(s.limit, self.scope.limit)
         sel = self._select(s, columns, star=False, ordered=True, limit=limit)
         # An alias that is the name of the very column it selects (`operation`) is harmless.
         _disambiguate(sel, s.source, {name.lower() for name, e in columns
                                       if not (isinstance(e, exp.Column) and e.name.lower() == name.lower())})
-        return CompiledQuery(sql=self.d.sql(sel), columns=tuple(outputs), dialect=self.d.name)
+        return CompiledQuery(sql=self.d.sql(sel), columns=tuple(outputs), dialect=self.d.name, hidden=hidden)
 
     # ------------------------------------------------------------------ expressions
 
@@ -426,7 +451,7 @@ class _Compiler:
             if mode == _STATS and keys and node.text in keys:
                 return keys[node.text]
         if isinstance(node, ast.FieldRef):
-            return self._field(node, s, mode, keys)
+            return self._projected(node, self._field(node, s, mode, keys))
         if isinstance(node, ast.Literal):
             if isinstance(node.value, str):
                 return Value(lit(node.value), STR, const=node.value)
@@ -453,8 +478,17 @@ class _Compiler:
             v = in_list(self.d, a, items)
             return Value(exp.Not(this=paren(v.expr)), BOOL, agg=v.agg) if node.negated else v
         if isinstance(node, ast.Call):
-            return self._call(node, s, mode, keys)
+            return self._projected(node, self._call(node, s, mode, keys))
         self._fail(node, f"unsupported expression {type(node).__name__}")
+
+    def _projected(self, node: ast.Expr, v: Value) -> Value:
+        """``v``, unless it is an unmasked value used anywhere but as a whole output column: the
+        engine only has masked text, so a filter, sort, group or function on it would be wrong."""
+        if v.unmask is not None and node is not self._projecting:
+            self._fail(node, f"`{node.text or 'unmask()'}` is unmasked after the query runs, so it can only be "
+                             "a whole column of `fields` or `display` (e.g. `fields unmask(@message) as original`); "
+                             "filter, sort and aggregate on the masked field instead")
+        return v
 
     def _operand(self, node: ast.Expr, s: _Stage, mode: str, keys: dict[str, Value] | None) -> Value:
         v = self._expr(node, s, mode, keys)
@@ -536,7 +570,9 @@ class _Compiler:
                              "or listed after `by`")
         hot = HOT_FIELD_BY_PATH.get(name)
         if hot is not None:
-            return Value(col(hot.column), _KIND_TYPE[hot.kind])
+            # The message, and the record fields cached from it, are what masking may have changed.
+            source = () if name == "@message" else (None if name.startswith("@") else path)
+            return Value(col(hot.column), _KIND_TYPE[hot.kind], source_path=source)
         if name == "@ptr":
             return Value(self.d.pointer(col("log_group"), col("event_id")), STR)
         if path[0].startswith("@"):
@@ -545,7 +581,8 @@ class _Compiler:
             path = (path[0][1:],) + path[1:]  # `@@key` is the record's own "@key"
         pointer = json_pointer(path)
         message = col("message")
-        return Value(self.d.json_get(message, pointer, safe=True), JSON, json_src=(message, pointer, True))
+        return Value(self.d.json_get(message, pointer, safe=True), JSON, json_src=(message, pointer, True),
+                     source_path=path)
 
     def _json_child(self, parent: Value, segments: tuple[str, ...]) -> Value:
         if parent.json_src is not None:
@@ -553,7 +590,9 @@ class _Compiler:
             pointer += json_pointer(segments)
         else:
             doc, pointer, safe = parent.expr, json_pointer(segments), False
-        return Value(self.d.json_get(doc, pointer, safe=safe), JSON, json_src=(doc, pointer, safe), agg=parent.agg)
+        source = None if parent.source_path is None else parent.source_path + segments
+        return Value(self.d.json_get(doc, pointer, safe=safe), JSON, json_src=(doc, pointer, safe), agg=parent.agg,
+                     source_path=source)
 
     # ------------------------------------------------------------------ errors
 

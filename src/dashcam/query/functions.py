@@ -29,6 +29,10 @@ Defined semantics (where CloudWatch's documentation leaves room):
   character (tabs and line breaks included) as blank; ``strlen`` counts characters.
 * IP functions accept dotted IPv4 and every RFC 4291 IPv6 text form (``::`` compression, an IPv4
   tail, any case); the subnet functions need the CIDR as a literal string.
+* ``unmask(x)`` takes ``@message`` or a field read from it and is only allowed as a whole column
+  of ``fields``/``display``: the SQL returns the masked value, and the service swaps in the
+  original afterwards (see :mod:`dashcam.query.unmask`), so filtering, sorting or aggregating on
+  it would silently work on masked text — the compiler refuses that instead.
 """
 
 from __future__ import annotations
@@ -56,6 +60,9 @@ class Value:
     use as text or number extracts text directly instead of extracting JSON and converting.
     ``group`` is a cheaper expression with the same grouping (``bin``: the integer bucket).
     ``const`` holds the Python value of a literal (for ``pct``'s p, a CIDR, a period ...).
+    ``source_path`` is the path into the event's ``@message`` the value reads, when it is a field
+    of the message (``()``: ``@message`` itself, or its parse); ``unmask`` is that path on the
+    value ``unmask()`` returned: its rows are to be swapped for the original after the query.
     """
 
     expr: exp.Expression
@@ -64,6 +71,8 @@ class Value:
     agg: bool = False
     group: exp.Expression | None = None
     const: Any = None
+    source_path: tuple[str, ...] | None = None
+    unmask: tuple[str, ...] | None = None
 
 
 class ArgError(Exception):
@@ -552,7 +561,8 @@ def _json_parse(ctx: Context, args: list[Value]) -> Value:
     text = to_str(ctx.dialect, args[0])
     # Paths into the parsed value read the text directly (`m.input.x` is one extraction from
     # @message rather than a parse followed by an extraction).
-    return Value(ctx.dialect.json_parse(text), JSON, json_src=(text, "", True), agg=args[0].agg)
+    return Value(ctx.dialect.json_parse(text), JSON, json_src=(text, "", True), agg=args[0].agg,
+                 source_path=args[0].source_path)
 
 
 def _json_stringify(ctx: Context, args: list[Value]) -> Value:
@@ -574,6 +584,17 @@ def _isempty(blank: bool) -> Builder:
             return Value(ctx.dialect.regex_full_match(text, f"{WHITESPACE_RE}*"), BOOL, agg=args[0].agg)
         return Value(exp.EQ(this=text, expression=lit("")), BOOL, agg=args[0].agg)
     return build
+
+
+def _unmask(ctx: Context, args: list[Value]) -> Value:
+    """The value itself, marked: the engine only holds masked text, so the service swaps in the
+    original (for callers allowed to unmask) after the query runs."""
+    _plain(args)
+    a = args[0]
+    _check(a.source_path is not None and not a.agg,
+           "only @message and the fields of the event's message are ever masked: write unmask(@message) or "
+           "unmask(a.field), such as unmask(identity.arn)", 0)
+    return replace(a, unmask=a.source_path)
 
 
 # ------------------------------------------------------------------ aggregations
@@ -693,6 +714,8 @@ def _rows() -> list[FunctionRow]:
         # JSON
         FunctionRow("jsonparse", 1, 1, JSON, _json_parse),
         FunctionRow("jsonstringify", 1, 1, STR, _json_stringify),
+        # data protection: the original of a masked field (see dashcam.query.unmask)
+        FunctionRow("unmask", 1, 1, "any", _unmask),
         # aggregations
         FunctionRow("avg", 1, 1, NUM, _numeric_agg(lambda d, x: exp.Avg(this=x)), aggregate=True),
         FunctionRow("count", 0, 1, NUM, _count, aggregate=True),
