@@ -1,9 +1,11 @@
 """Encryption at rest of the embedded store: no event text in any file of the data directory,
 clear errors without the key or with the wrong one, and `dashcam store encrypt | rotate-key`.
 
-The suite writes encrypted files with DuckDB's fallback crypto (``UNSAFE_TEST_CRYPTO``; the same
-AES-GCM file format, weaker nonces) because no OpenSSL build of httpfs exists here for the DuckDB
-version installed; production refuses that fallback (see ``test_writes_refuse_insecure_crypto``).
+Without httpfs, the suite writes encrypted files with DuckDB's fallback crypto
+(``UNSAFE_TEST_CRYPTO``; the same AES-GCM file format, weaker nonces), because PyPI has no OpenSSL
+build of httpfs for the newest DuckDB; production refuses that fallback (see
+``test_writes_refuse_insecure_crypto``). With the ``encryption`` extra installed (DuckDB 1.5.5 and
+its httpfs), as in CI's second run, the same tests write with OpenSSL.
 """
 
 from __future__ import annotations
@@ -32,9 +34,13 @@ KEY = "a-store-key-of-enough-length-1"
 OTHER_KEY = "another-store-key-of-length-2"
 
 
+OPENSSL = duckdb_encryption.openssl_available()
+
+
 @pytest.fixture(autouse=True)
 def _fallback_crypto(monkeypatch):
-    monkeypatch.setattr(duckdb_encryption, "UNSAFE_TEST_CRYPTO", True)
+    # With httpfs (the `encryption` extra, as CI's second run has) the tests write with OpenSSL.
+    monkeypatch.setattr(duckdb_encryption, "UNSAFE_TEST_CRYPTO", not OPENSSL)
     monkeypatch.delenv(duckdb_encryption.STORE_KEY_ENV, raising=False)
     monkeypatch.delenv(duckdb_encryption.STORE_KEY_FILE_ENV, raising=False)
 
@@ -128,15 +134,15 @@ def test_writes_refuse_insecure_crypto(tmp_path, monkeypatch):
     reader = DuckDBStore(data, read_only=True, encryption_key=KEY)
     assert reader.execute("SELECT count(*) FROM events") == [(20,)]
     reader.close()
-    try:
-        writer = DuckDBStore(data, encryption_key=KEY)
-    except ConfigError as exc:  # this machine: no httpfs for the installed DuckDB
-        assert "httpfs" in str(exc)
-    else:  # a machine with httpfs installed writes with OpenSSL
-        loaded = writer._con.execute(
-            "SELECT loaded FROM duckdb_extensions() WHERE extension_name = 'httpfs'").fetchone()
-        writer.close()
-        assert loaded == (True,)
+    if not OPENSSL:  # no httpfs for the installed DuckDB: writing is refused, naming what to install
+        with pytest.raises(ConfigError, match=r"httpfs.*dashcam\[encryption\]"):
+            DuckDBStore(data, encryption_key=KEY)
+        return
+    writer = DuckDBStore(data, encryption_key=KEY)  # with httpfs: written with OpenSSL
+    loaded = writer._con.execute("SELECT loaded FROM duckdb_extensions() WHERE extension_name = 'httpfs'").fetchone()
+    writer.write_records("/more", "s", [{"timestamp": "2026-03-02T11:00:00Z", "requestId": "req-x"}], source="api")
+    writer.close()
+    assert loaded == (True,)
 
 
 def _cli(tmp_path: Path, data: Path, *args: str):

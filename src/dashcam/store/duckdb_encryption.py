@@ -8,10 +8,12 @@ dashcam takes that string from ``DASHCAM_STORE_KEY``, or from the file ``DASHCAM
 DuckDB reads encrypted files with the crypto it carries, but only *writes* them with OpenSSL, from
 its ``httpfs`` extension: its own fallback draws GCM nonces from a non-cryptographic generator,
 and a repeated nonce under one key breaks GCM. dashcam therefore loads ``httpfs`` (never fetching
-it: it must be installed) before writing an encrypted store, and refuses with a ConfigError if it
-cannot. The test suite, which has no OpenSSL build of ``httpfs`` for every DuckDB version, sets
+it: it must be installed, by ``INSTALL httpfs`` or ``pip install 'dashcam[encryption]'``) before
+writing an encrypted store, and refuses with a ConfigError if it cannot. Where httpfs is missing
+(the default install's DuckDB has no build of it on PyPI), the test suite sets
 :data:`UNSAFE_TEST_CRYPTO` to write with DuckDB's fallback: the same cipher and file format, weaker
-nonces — never set it anywhere else.
+nonces — never set it anywhere else. CI runs the encryption tests a second time with the
+``encryption`` extra, where they write with OpenSSL.
 """
 
 from __future__ import annotations
@@ -66,9 +68,10 @@ def _sql_string(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _load_openssl(con: duckdb.DuckDBPyConnection) -> None:
-    """Load httpfs (OpenSSL) from DuckDB's extension directory or a pip package shipping it."""
-    if UNSAFE_TEST_CRYPTO:
+def _load_openssl(con: duckdb.DuckDBPyConnection, *, force: bool = False) -> None:
+    """Load httpfs (OpenSSL) from DuckDB's extension directory or a pip package shipping it
+    (``pip install 'dashcam[encryption]'``)."""
+    if UNSAFE_TEST_CRYPTO and not force:
         return
     candidates = ["httpfs"]
     spec = importlib_util.find_spec("duckdb_extension_httpfs")
@@ -83,8 +86,21 @@ def _load_openssl(con: duckdb.DuckDBPyConnection) -> None:
             continue
     raise ConfigError(
         f"writing an encrypted store needs DuckDB's httpfs extension (its OpenSSL crypto) for DuckDB "
-        f"{duckdb.__version__}, and it is not installed here: install it (INSTALL httpfs, from a machine "
-        "that can reach DuckDB's extension repository), or open the store read-only")
+        f"{duckdb.__version__}, and it is not installed here: install it (INSTALL httpfs, where DuckDB's "
+        "extension repository can be reached), or pip install 'dashcam[encryption]' (DuckDB 1.5.5 with "
+        "httpfs from PyPI), or open the store read-only")
+
+
+def openssl_available() -> bool:
+    """Whether DuckDB can load httpfs here, so that encrypted stores may be written."""
+    con = duckdb.connect(":memory:", config={"autoinstall_known_extensions": False})
+    try:
+        _load_openssl(con, force=True)
+        return True
+    except ConfigError:
+        return False
+    finally:
+        con.close()
 
 
 def connect_encrypted(path: Path, key: str, *, read_only: bool) -> duckdb.DuckDBPyConnection:
