@@ -25,10 +25,21 @@ class GatedStore(DuckDBStore):
         self.gate = threading.Event()
         self.executed = 0
 
-    def execute(self, sql: str):
+    def execute(self, sql: str, *, interrupt=None):
         self.executed += 1
         assert self.gate.wait(10), "the test never opened the gate"
-        return super().execute(sql)
+        return super().execute(sql, interrupt=interrupt)
+
+
+# Hours of work for DuckDB: only an interrupt ends it within a test's lifetime.
+ENDLESS_SQL = "SELECT count(*) FROM range(1000000000000) t(i) WHERE hash(i) % 7 = 1"
+
+
+class EndlessStore(DuckDBStore):
+    """A DuckDB store where every query is one that would run for hours, unless interrupted."""
+
+    def execute(self, sql: str, *, interrupt=None):
+        return super().execute(ENDLESS_SQL, interrupt=interrupt)
 
 
 @pytest.fixture
@@ -149,3 +160,35 @@ def test_native_api_starts_and_polls_queries(server):
         time.sleep(0.02)
     assert result["status"] == "Failed" and result["error"]["code"] == "QueryExecutionError"
     assert "/api/v1/queries" in httpx.get(f"{server.url}/openapi.json").json()["paths"]
+
+
+@pytest.fixture
+def endless(tmp_path):
+    store = EndlessStore(tmp_path)
+    yield Dashcam(store)
+    store.close()
+
+
+def _running(job) -> None:
+    deadline = time.monotonic() + 10
+    while job.status != "Running":
+        assert time.monotonic() < deadline, job.status
+        time.sleep(0.005)
+
+
+def test_stopping_a_running_job_interrupts_the_engine_and_frees_its_worker(endless):
+    jobs = QueryJobs(endless, workers=1)
+    running = jobs.start("stats count(*) as n")
+    _running(running)
+    time.sleep(0.2)  # well inside the engine
+    assert jobs.stop(running.id) is True
+    assert running.future.exception(timeout=60) is None  # the worker returned: the query ended
+    assert running.status == "Cancelled" and running.rows == []
+
+
+def test_a_job_past_its_time_limit_is_interrupted_and_reports_timeout(endless):
+    jobs = QueryJobs(endless, workers=1, timeout_seconds=0.3)
+    job = jobs.wait(jobs.start("stats count(*) as n").id, timeout=60)
+    assert job.status == "Timeout" and job.rows == [] and job.done.is_set()
+    assert job.future.exception(timeout=60) is None
+    assert jobs.stop(job.id) is False  # already finished

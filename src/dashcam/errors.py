@@ -11,7 +11,8 @@ calls the library, so callers above the adapters only ever catch dashcam errors:
     │   └── SourceError              a path, file or bucket cannot be read
     ├── QueryError                   a Logs Insights query cannot be answered
     │   ├── QuerySyntaxError         the text does not parse (line, column, expected)
-    │   └── QueryExecutionError      it parsed but the engine rejected it at run time
+    │   ├── QueryExecutionError      it parsed but the engine rejected it at run time
+    │   └── QueryStoppedError        it was stopped while running (StopQuery, or its time ran out)
     ├── OverloadedError              too much is waiting to be written: retry later (503)
     └── StoreError                   the store failed
         ├── StoreBusyError           another process holds the data directory
@@ -64,6 +65,10 @@ class QuerySyntaxError(QueryError):
 
 class QueryExecutionError(QueryError):
     """The query parsed, but the engine rejected it while running (bad regex, bad cast, ...)."""
+
+
+class QueryStoppedError(QueryError):
+    """A running query was interrupted on purpose (stopped, or past its time limit)."""
 
 
 class OverloadedError(DashcamError):

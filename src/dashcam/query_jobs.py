@@ -9,9 +9,11 @@ registry of :class:`QueryJob` run on a bounded thread pool.
   ``Scheduled`` -> ``Running`` -> ``Complete`` | ``Failed`` | ``Cancelled``.
 - At most ``max_active`` jobs may be scheduled or running at once (CloudWatch allows 100
   concurrent queries per account); one more is refused with :class:`TooManyQueriesError`.
-- Stopping a scheduled job means it never runs. A running job cannot be interrupted through the
-  Store port, so it finishes in the background and its rows are thrown away; it reports
-  ``Cancelled`` from the moment it is stopped.
+- Stopping a scheduled job means it never runs; stopping a running one interrupts the engine
+  (:class:`~dashcam.store.base.Interrupt`: DuckDB's interrupt, ClickHouse's ``KILL QUERY``). It
+  reports ``Cancelled`` from the moment it is stopped.
+- A job still running after ``timeout_seconds`` (default one hour, CloudWatch's limit) is
+  interrupted the same way and reports ``Timeout``.
 - Finished jobs are kept for :data:`KEEP_SECONDS` (one hour: CloudWatch's results pagination
   token is valid for an hour, and results are the bulk of the memory a job holds), and at most
   :data:`MAX_FINISHED` of them (the oldest finished are dropped first). A job that is gone is
@@ -44,15 +46,18 @@ from dashcam.query.compiler import CompiledQuery, QueryScope, compile_query
 from dashcam.query.parser import parse
 from dashcam.query.results import decode_rows
 from dashcam.service import Dashcam, unmask_refusal
+from dashcam.store.base import Interrupt
 
 if TYPE_CHECKING:
     from dashcam.keys import Principal
 
-SCHEDULED, RUNNING, COMPLETE, FAILED, CANCELLED = "Scheduled", "Running", "Complete", "Failed", "Cancelled"
-FINISHED = frozenset({COMPLETE, FAILED, CANCELLED})
-STATUSES = (SCHEDULED, RUNNING, COMPLETE, FAILED, CANCELLED)
+SCHEDULED, RUNNING, COMPLETE, FAILED, CANCELLED, TIMEOUT = (
+    "Scheduled", "Running", "Complete", "Failed", "Cancelled", "Timeout")
+FINISHED = frozenset({COMPLETE, FAILED, CANCELLED, TIMEOUT})
+STATUSES = (SCHEDULED, RUNNING, COMPLETE, FAILED, CANCELLED, TIMEOUT)
 
 KEEP_SECONDS = 3600.0
+TIMEOUT_SECONDS = 3600.0  # CloudWatch Logs Insights ends a query after 60 minutes
 MAX_FINISHED = 200
 MAX_ACTIVE = 100
 DEFAULT_WORKERS = 4
@@ -84,6 +89,7 @@ class QueryJob:
     principal: "Principal | None" = field(default=None, repr=False)  # who started it (for unmask)
     unmasked_groups: tuple[str, ...] = ()  # the groups whose originals its rows show
     future: Future | None = field(default=None, repr=False)
+    interrupt: Interrupt = field(default_factory=Interrupt, repr=False)  # stops it while it runs
     done: threading.Event = field(default_factory=threading.Event, repr=False)  # set once finished
 
     @property
@@ -113,8 +119,10 @@ class QueryJobs:
     """The registry of asynchronous queries over one :class:`~dashcam.service.Dashcam`."""
 
     def __init__(self, dashcam: Dashcam, *, workers: int = DEFAULT_WORKERS, max_active: int = MAX_ACTIVE,
-                 keep_seconds: float = KEEP_SECONDS, max_finished: int = MAX_FINISHED) -> None:
+                 keep_seconds: float = KEEP_SECONDS, max_finished: int = MAX_FINISHED,
+                 timeout_seconds: float = TIMEOUT_SECONDS) -> None:
         self.dashcam = dashcam
+        self.timeout_seconds = timeout_seconds
         self.max_active = max_active
         self.keep_seconds = keep_seconds
         self.max_finished = max_finished
@@ -171,18 +179,22 @@ class QueryJobs:
         return job
 
     def stop(self, query_id: str) -> bool:
-        """Cancel a scheduled or running job; False when it had already finished."""
-        job = self.get(query_id)
+        """Cancel a scheduled or running job (interrupting the engine); False when it had already finished."""
+        return self._end(self.get(query_id), CANCELLED)
+
+    def _end(self, job: QueryJob, status: str) -> bool:
+        """Finish an unfinished job as ``status`` (Cancelled, Timeout), interrupting its query."""
         with self._lock:
             if job.status in FINISHED:
                 return False
             if job.future is not None:
                 job.future.cancel()  # only succeeds while it waits for a worker
-            job.status = CANCELLED
+            job.status = status
             job.finished_at = time.monotonic()
             job.rows = []
             job.done.set()
-            return True
+        job.interrupt.stop()
+        return True
 
     def list(self, *, log_group: str | None = None, status: str | None = None) -> list[QueryJob]:
         """Known jobs, newest first, optionally only those over ``log_group`` or with ``status``."""
@@ -215,8 +227,11 @@ class QueryJobs:
             job.status = RUNNING
             job.started_at = time.monotonic()
         store = self.dashcam.store
+        timer = threading.Timer(self.timeout_seconds, self._end, (job, TIMEOUT))
+        timer.daemon = True
+        timer.start()
         try:
-            raw = store.execute(job.compiled.sql)
+            raw = store.execute(job.compiled.sql, interrupt=job.interrupt)
             rows = decode_rows(job.compiled, raw)
             if job.compiled.unmasks:
                 job.unmasked_groups = tuple(self.dashcam.unmask_rows(job.compiled, raw, rows, job.principal,
@@ -229,8 +244,10 @@ class QueryJobs:
         else:
             outcome = {"status": COMPLETE, "rows": rows, "columns": [c.name for c in job.compiled.columns],
                        "statistics": stats}
+        finally:
+            timer.cancel()
         with self._lock:
-            if job.status == CANCELLED:
+            if job.status in (CANCELLED, TIMEOUT):
                 return  # stopped while running: its rows are not wanted
             for name, value in outcome.items():
                 setattr(job, name, value)

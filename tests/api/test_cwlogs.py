@@ -319,10 +319,10 @@ def test_a_running_query_reports_running_and_can_be_stopped(bedrock, server, mon
     store = server.dashcam.store
     gate, real_execute = threading.Event(), store.execute
 
-    def gated_execute(sql: str):
+    def gated_execute(sql: str, **options):
         if "log_groups" not in sql:  # let StartQuery's log-group check through; hold the query
             assert gate.wait(10), "the test never opened the gate"
-        return real_execute(sql)
+        return real_execute(sql, **options)
 
     monkeypatch.setattr(store, "execute", gated_execute)
     try:

@@ -6,12 +6,16 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pyarrow as pa
 import pytest
 
-from dashcam.errors import AlreadyExistsError, ConfigError, NotFoundError, QueryExecutionError, StoreError
+from dashcam.errors import (
+    AlreadyExistsError, ConfigError, NotFoundError, QueryExecutionError, QueryStoppedError, StoreError,
+)
+from dashcam.store.base import Interrupt
 from dashcam.store.schema import ARROW_SCHEMA
 
 SRC = str(Path(__file__).resolve().parents[2] / "src")
@@ -192,3 +196,33 @@ def test_a_redelivery_in_the_last_millisecond_of_a_batch_is_found(store_of):
     again = store.write_records("g", "s", records(), source="api")
     assert (again.written, again.duplicates) == (0, 2)
     assert store.execute("SELECT count(*) FROM events") == [(2,)]
+
+
+# Hours of work for either engine: only an interrupt ends it within a test's lifetime.
+ENDLESS_SQL = {
+    "duckdb": "SELECT count(*) FROM range(1000000000000) t(i) WHERE hash(i) % 7 = 1",
+    "clickhouse": "SELECT count() FROM numbers(1000000000000) WHERE sipHash64(number) % 7 = 1",
+}
+
+
+def test_an_interrupt_stops_a_running_query(store_of, engine):
+    store = store_of()
+    interrupt, outcome = Interrupt(), {}
+
+    def run() -> None:
+        try:
+            store.execute(ENDLESS_SQL[engine], interrupt=interrupt)
+            outcome["error"] = None
+        except Exception as exc:  # noqa: BLE001 - the test inspects it
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    time.sleep(1.0)  # the query is running
+    assert worker.is_alive()
+    interrupt.stop()
+    worker.join(60)
+    assert not worker.is_alive() and isinstance(outcome["error"], QueryStoppedError)
+    assert store.execute("SELECT 1") == [(1,)]  # the store keeps serving
+    with pytest.raises(QueryStoppedError):  # stopped before it starts: it never runs
+        store.execute(ENDLESS_SQL[engine], interrupt=interrupt)

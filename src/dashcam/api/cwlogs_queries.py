@@ -148,7 +148,7 @@ def stop_query(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
 
 DESCRIBE_QUERIES = {
     "logGroupName": GROUP_NAME,
-    "status": Member("string", enum=STATUSES + ("Timeout", "Unknown")),
+    "status": Member("string", enum=STATUSES + ("Unknown",)),
     "maxResults": Member("long", low=1, high=1000),
     "nextToken": TOKEN,
     "queryLanguage": Member("string", enum=QUERY_LANGUAGES),

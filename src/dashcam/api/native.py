@@ -203,7 +203,7 @@ def start_query(
 ) -> dict[str, Any]:
     """Compile the query now (a malformed one is a 400 here) and run it in the background.
 
-    Poll ``GET /api/v1/queries/{queryId}`` until ``status`` is ``Complete`` (or ``Failed``,
+    Poll ``GET /api/v1/queries/{queryId}`` until ``status`` is ``Complete`` (or ``Failed``, ``Timeout``,
     ``Cancelled``). Finished results are kept for an hour. With ``pointers``, event results (no
     ``stats``) end with an ``@ptr`` column that ``GET /api/v1/event`` opens.
     """
@@ -221,7 +221,8 @@ def get_query(
     wait: float = Query(0, ge=0, le=20, description="Seconds to wait for the query to finish before answering"),
 ) -> dict[str, Any]:
     """Status ``Scheduled``, ``Running``, ``Complete`` (with columns, rows, statistics), ``Failed``
-    (with the error) or ``Cancelled``; 404 for an unknown or expired id. With ``wait``, the answer
+    (with the error), ``Cancelled`` (stopped) or ``Timeout`` (ran past the server's query time limit,
+    an hour); 404 for an unknown or expired id. With ``wait``, the answer
     comes as soon as the query finishes (or after that many seconds), so a client need not poll fast."""
     principal.require("read")
     job = request.app.state.queries.get(query_id)

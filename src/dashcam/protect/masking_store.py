@@ -30,7 +30,7 @@ from dashcam.protect.masking import Masker, MaskStats
 from dashcam.protect.policy import Policy, PolicyBook
 from dashcam.protect.vault import OriginalsVault
 from dashcam.records import RECORD_FIELDS
-from dashcam.store.base import LogGroupInfo, LogStreamInfo, RawWriteResult, Store, WriteResult
+from dashcam.store.base import Interrupt, LogGroupInfo, LogStreamInfo, RawWriteResult, Store, WriteResult
 from dashcam.store.schema import LOG_GROUPS_TABLE
 
 _STRING_HOT_COLUMNS = tuple(f.column for f in RECORD_FIELDS if f.kind == "string" and f.column not in
@@ -195,8 +195,8 @@ class ProtectedStore(Store):
 
     # ------------------------------------------------------------------ everything else: delegated
 
-    def execute(self, sql: str) -> list[tuple[Any, ...]]:
-        return self.inner.execute(sql)
+    def execute(self, sql: str, *, interrupt: Interrupt | None = None) -> list[tuple[Any, ...]]:
+        return self.inner.execute(sql, interrupt=interrupt)
 
     def create_log_group(self, name: str, *, exist_ok: bool = False) -> None:
         self.inner.create_log_group(name, exist_ok=exist_ok)

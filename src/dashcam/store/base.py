@@ -7,21 +7,56 @@ for the adapter's ``dialect``.
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import orjson
 import pyarrow as pa
 
-from dashcam.errors import InputError, StoreError
+from dashcam.errors import InputError, QueryStoppedError, StoreError
 from dashcam.records import normalize, timestamp_ms
 from dashcam.store.batch import EventBatchBuilder
 
 # The retention values CloudWatch Logs accepts (days).
 RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192,
                   2557, 2922, 3288, 3653)
+
+
+class Interrupt:
+    """Lets another thread stop a query while the store runs it (StopQuery, a time limit).
+
+    The adapter running the query attaches a way to cancel it for as long as it runs
+    (:meth:`attach`); :meth:`stop` cancels it then, or, when called first, makes the query refuse
+    to start.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._cancel: Callable[[], None] | None = None
+        self.stopped = False
+
+    def stop(self) -> None:
+        """Stop the query: now if it runs, or before it starts."""
+        with self._lock:
+            self.stopped = True
+            cancel = self._cancel
+        if cancel is not None:
+            cancel()
+
+    def attach(self, cancel: Callable[[], None]) -> None:
+        """While a query runs, ``cancel`` stops it; QueryStoppedError when already stopped."""
+        with self._lock:
+            if self.stopped:
+                raise QueryStoppedError("the query was stopped before it started")
+            self._cancel = cancel
+
+    def detach(self) -> None:
+        """The query is over: nothing left to cancel."""
+        with self._lock:
+            self._cancel = None
 
 
 @dataclass(frozen=True)
@@ -126,8 +161,11 @@ class Store(ABC):
         return RawWriteResult(result.written, result.duplicates + builder.duplicates, rejected)
 
     @abstractmethod
-    def execute(self, sql: str) -> list[tuple[Any, ...]]:
-        """Run compiled read-only SQL and return its rows; engine errors become QueryExecutionError."""
+    def execute(self, sql: str, *, interrupt: Interrupt | None = None) -> list[tuple[Any, ...]]:
+        """Run compiled read-only SQL and return its rows; engine errors become QueryExecutionError.
+
+        With an ``interrupt``, :meth:`Interrupt.stop` from another thread ends the query with
+        QueryStoppedError."""
 
     @abstractmethod
     def create_log_group(self, name: str, *, exist_ok: bool = False) -> None:

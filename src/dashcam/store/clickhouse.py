@@ -46,6 +46,7 @@ connection and engine failures a ``StoreError`` (another process holding a chDB 
 from __future__ import annotations
 
 import atexit
+import logging
 import queue
 import re
 import threading
@@ -60,10 +61,11 @@ import pyarrow.compute as pc
 
 from dashcam import pricing
 from dashcam.errors import (
-    AlreadyExistsError, ConfigError, DashcamError, NotFoundError, QueryExecutionError, StoreBusyError, StoreError,
+    AlreadyExistsError, ConfigError, DashcamError, NotFoundError, QueryExecutionError, QueryStoppedError,
+    StoreBusyError, StoreError,
 )
 from dashcam.store import ClickHouseTarget
-from dashcam.store.base import RETENTION_DAYS, LogGroupInfo, LogStreamInfo, RawWriteResult, Store, WriteResult
+from dashcam.store.base import RETENTION_DAYS, Interrupt, LogGroupInfo, LogStreamInfo, RawWriteResult, Store, WriteResult
 from dashcam.store.clickhouse_ingest import normalized_sql, rejection_sql
 from dashcam.store.clickhouse_schema import (
     EVENTS_LOCAL_TABLE, GROUP_VERSIONS_TABLE, STREAM_PARTS_TABLE, ddl_statements, delete_group_statements,
@@ -116,6 +118,8 @@ def _connect(target: ClickHouseTarget) -> Any:
 # files each) are never reclaimed, so a process that opens and closes a store repeatedly (a test
 # suite, a long-lived app) runs out of file descriptors. One connection kept for the process's
 # life keeps one engine.
+log = logging.getLogger("dashcam.store.clickhouse")
+
 _KEEPER: dict[str, Any] = {}
 _KEEPER_LOCK = threading.Lock()
 
@@ -399,15 +403,35 @@ class ClickHouseStore(Store):
 
     # ------------------------------------------------------------------ reads
 
-    def execute(self, sql: str) -> list[tuple[Any, ...]]:
+    def execute(self, sql: str, *, interrupt: Interrupt | None = None) -> list[tuple[Any, ...]]:
         settings = self._read_settings
+        if interrupt is not None:
+            # chDB ignores a query_id setting, so the query is found by a marker in its text.
+            marker = f"dashcam-query-{uuid.uuid4().hex}"
+            sql = f"/* {marker} */ {sql}"
+            interrupt.attach(lambda: self._kill(marker))
         with self._reader() as client:
             try:
                 return [tuple(r) for r in client.query(sql, settings=settings).result_rows]
             except Exception as exc:
+                if interrupt is not None and interrupt.stopped and "QUERY_WAS_CANCELLED" in str(exc):
+                    raise QueryStoppedError("the query was stopped while it ran") from None
                 if _is_query_error(exc):
                     raise QueryExecutionError(f"the query could not run: {_clean(exc)}") from None
                 raise self._translate(exc, "the query could not run") from None
+            finally:
+                if interrupt is not None:
+                    interrupt.detach()
+
+    def _kill(self, marker: str) -> None:
+        """Cancel the running query whose text holds ``marker`` (from a client of its own)."""
+        client = self._client()
+        try:
+            client.command(f"KILL QUERY WHERE query LIKE '%/* {marker} */%' AND query NOT LIKE '%KILL QUERY%' ASYNC")
+        except Exception as exc:  # noqa: BLE001 - the query may have just finished; it is over either way
+            log.debug("stopping query %s: %s", marker, _clean(exc))
+        finally:
+            self._forget(client)
 
     def execute_arrow(self, sql: str) -> pa.Table:
         """Run SQL and return an Arrow table (for bulk readers such as ``dashcam migrate``)."""

@@ -22,16 +22,16 @@ from dashcam.errors import (
     ConfigError,
     NotFoundError,
     QueryExecutionError,
+    QueryStoppedError,
     StoreBusyError,
     StoreError,
     StoreFullError,
 )
-from dashcam.store.base import RETENTION_DAYS, LogGroupInfo, LogStreamInfo, RawWriteResult, Store, WriteResult
+from dashcam.store.base import RETENTION_DAYS, Interrupt, LogGroupInfo, LogStreamInfo, RawWriteResult, Store, WriteResult
 from dashcam.store.duckdb_encryption import ATTACHED_AS, connect_encrypted, translate_open_error
 from dashcam.store.duckdb_ingest import PRICE_COLUMNS, READY_SQL, REJECTION_SQL, pricing_sql, ready_events_sql, staging_sql
 from dashcam.store.schema import (
     ARROW_SCHEMA,
-    EVENT_COLUMN_NAMES,
     EVENT_COLUMNS,
     EVENTS_TABLE,
     LOG_GROUPS_TABLE,
@@ -239,13 +239,19 @@ class DuckDBStore(Store):
 
     # ------------------------------------------------------------------ reads
 
-    def execute(self, sql: str) -> list[tuple[Any, ...]]:
+    def execute(self, sql: str, *, interrupt: Interrupt | None = None) -> list[tuple[Any, ...]]:
         cursor = self._cursor()
         try:
+            if interrupt is not None:
+                interrupt.attach(cursor.interrupt)
             return cursor.execute(sql).fetchall()
+        except duckdb.InterruptException:
+            raise QueryStoppedError("the query was stopped while it ran") from None
         except duckdb.Error as exc:
             raise QueryExecutionError(_engine_message(exc)) from None
         finally:
+            if interrupt is not None:
+                interrupt.detach()
             cursor.close()
 
     def execute_arrow(self, sql: str) -> pa.Table:

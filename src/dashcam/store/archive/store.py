@@ -35,7 +35,7 @@ from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
 from dashcam.store.archive.archiver import Archive
-from dashcam.store.base import LogGroupInfo, LogStreamInfo, RawWriteResult, Store, WriteResult
+from dashcam.store.base import Interrupt, LogGroupInfo, LogStreamInfo, RawWriteResult, Store, WriteResult
 from dashcam.store.schema import EVENTS_TABLE
 
 T = TypeVar("T")
@@ -58,8 +58,8 @@ class ArchivedStore(Store):
 
     # ------------------------------------------------------------------ reads: archive included
 
-    def execute(self, sql: str) -> list[tuple[Any, ...]]:
-        return self._read(sql, self.inner.execute)
+    def execute(self, sql: str, *, interrupt: Interrupt | None = None) -> list[tuple[Any, ...]]:
+        return self._read(sql, lambda text: self.inner.execute(text, interrupt=interrupt))
 
     def execute_arrow(self, sql: str) -> pa.Table:
         """The inner store's Arrow reader, over archived events too."""
