@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import orjson
 import pytest
+import sqlglot
 
 from dashcam.audit import AuditLog, current_actor
 from dashcam.errors import ForbiddenError, QuerySyntaxError
@@ -21,6 +22,12 @@ MAIL, OTHER_MAIL = "kim.private@example.com", "lee@example.org"
 
 def compiled(text: str, dialect: str = "duckdb") -> CompiledQuery:
     return compile_query(parse(text), QueryScope(), dialect)
+
+
+def selected(query: CompiledQuery) -> list[str]:
+    """The names of the columns the outermost SELECT returns (a pointer is built in a SELECT
+    around the one that sorts and limits, so the raw keys also appear in inner ones)."""
+    return [e.alias_or_name for e in sqlglot.parse_one(query.sql, read=query.dialect).expressions]
 
 
 def record(i: int, mail: str) -> dict:
@@ -55,15 +62,14 @@ def test_the_sql_returns_the_masked_value_and_each_events_key_after_the_result_c
     query = compiled("fields @timestamp, unmask(@message) as original | limit 3 | display original, @ptr")
     assert [c.name for c in query.columns] == ["original", "@ptr"]
     assert [c.unmask for c in query.columns] == [(), None]
-    sql = query.sql
-    assert sql.index('AS "@ptr"') < sql.index(f'"log_group" AS "{query.hidden[0]}"') < sql.index(
-        f'"event_id" AS "{query.hidden[1]}"')
+    assert selected(query) == ["original", "@ptr", *query.hidden]
 
 
 def test_queries_without_unmask_select_nothing_extra():
     for text in ("fields @message", "stats count(*) by modelId", "fields @ptr, identity.arn | limit 2"):
         query = compiled(text)
-        assert not query.unmasks and query.hidden == () and "log_group\" AS" not in query.sql
+        assert not query.unmasks and query.hidden == ()
+        assert selected(query) == [c.name for c in query.columns]
 
 
 @pytest.mark.parametrize("text,says", [
