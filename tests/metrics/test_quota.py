@@ -7,12 +7,15 @@ the module under test.
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
+import boto3
 import numpy as np
 import pytest
+from botocore.config import Config
 from click.testing import CliRunner
 
 from dashcam.alarms.model import ALARM, OK
@@ -173,6 +176,50 @@ def test_list_metrics_names_the_models_with_quotas(loaded):
     store, _ = loaded
     listed = {d for m, d in list_metrics(store, quota.HEADROOM, [("ModelId", None)])}
     assert listed == {(("ModelId", NOVA),), (("ModelId", PRO_PROFILE),)}
+
+
+def test_every_combination_list_metrics_lists_over_the_api_can_be_fetched(server, invocation):
+    """ListMetrics lists a metric only under dimensions GetMetricData takes for it: quota metrics
+    by ModelId (models with a quota) or none, whatever filter ListMetrics is given."""
+    quota.set_quota(server.dashcam.data_dir, NOVA, rpm=10, tpm=3_000)
+    quota.set_quota(server.dashcam.data_dir, "amazon.nova-pro-v1:0", rpm=None, tpm=30_000)
+    combos = itertools.product((NOVA, PRO_PROFILE, UNQUOTED), ("Converse", "ConverseStream"), ("alice", "bob"),
+                               ("shop", "chat"))
+    records = [invocation(T0 + i * 7_000, model=model, operation=operation, caller=f"arn:aws:iam::1:user/{who}",
+                          error="ThrottlingException" if i % 5 == 0 else None, latency=900, input_tokens=100,
+                          output_tokens=20, ttft=200 if operation == "ConverseStream" else None,
+                          metadata={"user": who, "app": app, "team": f"{app}-team"})
+               for i, (model, operation, who, app) in enumerate(combos)]
+    server.dashcam.store.write_records(GROUP, "s", records, source="api")
+    cw = boto3.client("cloudwatch", endpoint_url=server.url, region_name="us-east-1", aws_access_key_id="AKIDEXAMPLE",
+                      aws_secret_access_key="not-checked", config=Config(retries={"max_attempts": 1}))
+    filters = [[], [{"Name": "ModelId"}], [{"Name": "Operation"}], [{"Name": "Caller"}], [{"Name": "UserId"}],
+               [{"Name": "team"}], [{"Name": "ModelId"}, {"Name": "App"}], [{"Name": "ModelId", "Value": NOVA}]]
+    listed = set()
+    for dimensions in filters:
+        for page in cw.get_paginator("list_metrics").paginate(Namespace="AWS/Bedrock", Dimensions=dimensions):
+            listed |= {(m["MetricName"], tuple((d["Name"], d["Value"]) for d in m["Dimensions"]))
+                       for m in page["Metrics"]}
+    for name in quota.QUOTA_METRICS:
+        assert {dims for metric, dims in listed if metric == name} == {(), (("ModelId", NOVA),),
+                                                                      (("ModelId", PRO_PROFILE),)}
+    assert {tuple(n for n, _ in dims) for metric, dims in listed if metric == "Invocations"} == {
+        (), ("ModelId",), ("Operation",), ("Caller",), ("App",), ("UserId",), ("team",), ("App", "ModelId")}
+
+    pairs = sorted(listed)
+    start = datetime.fromtimestamp(T0 / 1000, tz=timezone.utc)
+    for at in range(0, len(pairs), 500):  # GetMetricData takes 500 queries a request
+        chunk = pairs[at:at + 500]
+        queries = [{"Id": f"q{at + i}", "MetricStat": {
+            "Metric": {"Namespace": "AWS/Bedrock", "MetricName": metric,
+                       "Dimensions": [{"Name": n, "Value": v} for n, v in dims]},
+            "Period": 300, "Stat": "Maximum"}} for i, (metric, dims) in enumerate(chunk)]
+        results = cw.get_metric_data(MetricDataQueries=queries, StartTime=start - timedelta(hours=1),
+                                     EndTime=start + timedelta(hours=1))["MetricDataResults"]
+        assert [r["Id"] for r in results] == [q["Id"] for q in queries]
+        for (metric, dims), result in zip(chunk, results):
+            # A listed combination has samples, so it has datapoints (a quota trend may not exist yet).
+            assert result["Values"] or metric == quota.MINUTES_TO_EXHAUSTION, (metric, dims)
 
 
 def test_model_ids_match_exactly_then_without_geo_or_arn_prefix():

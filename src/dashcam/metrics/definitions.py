@@ -35,7 +35,7 @@ the record's ``requestMetadata`` (``team``, ``tenant``, ...), read from the JSON
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sqlglot import exp
@@ -111,7 +111,9 @@ class Metric:
     ``sample`` and ``where`` build SQL expressions for a dialect: a record gives a sample when it
     is an invocation record (:func:`invocation_record`), ``where`` holds, and the sample is not
     NULL (a missing count or latency is no sample, never a zero). ``origin`` is ``AWS`` for the metrics
-    Bedrock itself publishes and ``dashcam`` for dashcam's own.
+    Bedrock itself publishes and ``dashcam`` for dashcam's own. ``dimension_sets`` holds the sets
+    of dimension names (each sorted) the metric can be asked for, when it cannot take every set
+    (None): GetMetricData refuses the others and ListMetrics never lists them.
     """
 
     name: str
@@ -120,6 +122,11 @@ class Metric:
     sample: Callable[[Dialect], exp.Expression]
     where: Callable[[Dialect], exp.Expression]
     origin: str = "AWS"
+    dimension_sets: tuple[tuple[str, ...], ...] | None = None
+
+    def accepts(self, names: Sequence[str]) -> bool:
+        """True when the metric can be asked for with exactly the dimensions ``names`` (any order)."""
+        return self.dimension_sets is None or tuple(sorted(names)) in self.dimension_sets
 
 
 # ---------------------------------------------------------------------- record classes
@@ -298,10 +305,13 @@ _TABLE: tuple[Metric, ...] = (
            "its Average is the error rate in percent", _error_percent, _any, origin="dashcam"),
     # Computed by dashcam.metrics.quota from per-minute usage, not per record: sample/where only
     # say which records' models have a quota (for ListMetrics).
+    # Quotas are per model: by ModelId or over all models, never by another dimension.
     Metric("QuotaHeadroomPct", "Percent", "100 x (1 - the peak minute's share of the model's RPM/TPM quota), "
-           "per period (see dashcam.metrics.quota)", _one, _has_quota, origin="dashcam"),
+           "per period (see dashcam.metrics.quota)", _one, _has_quota, origin="dashcam",
+           dimension_sets=((), ("ModelId",))),
     Metric("QuotaMinutesToExhaustion", "None", "minutes until the usage trend reaches the model's quota, "
-           "per period (see dashcam.metrics.quota)", _one, _has_quota, origin="dashcam"),
+           "per period (see dashcam.metrics.quota)", _one, _has_quota, origin="dashcam",
+           dimension_sets=((), ("ModelId",))),
 )
 
 METRICS: dict[str, Metric] = {m.name: m for m in _TABLE}

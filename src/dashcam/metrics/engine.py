@@ -473,7 +473,9 @@ def list_metrics(store: Store, metric_name: str | None = None,
     ``Caller`` and ``App``. ``dimensions`` filters (name, value or None for any value): only
     combinations having all of them are returned, and a set of names the filter gives that is not
     among those (``UserId``, a requestMetadata key, or several names together) is added.
-    ``since_ms`` keeps only recent samples (``RecentlyActive``).
+    ``since_ms`` keeps only recent samples (``RecentlyActive``). A metric is listed only under
+    the dimension sets it accepts (:meth:`Metric.accepts`: quota metrics by ``ModelId`` or none),
+    so every combination listed can be fetched.
     """
     metrics = [get_metric(metric_name)] if metric_name is not None else list(METRICS.values())
     wanted: list[tuple[str, str | None]] = []
@@ -490,7 +492,9 @@ def list_metrics(store: Store, metric_name: str | None = None,
     d = get_dialect(store.dialect)
     found: set[tuple[str, tuple[tuple[str, str], ...]]] = set()
     for dimension_set in sets:
-        found |= _present(store, d, metrics, dimension_set, wanted, log_groups, since_ms)
+        accepting = [m for m in metrics if m.accepts(dimension_set)]
+        if accepting:
+            found |= _present(store, d, accepting, dimension_set, wanted, log_groups, since_ms)
     return sorted(found)
 
 

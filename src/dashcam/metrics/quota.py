@@ -298,7 +298,7 @@ def _check(w: Any) -> None:
         raise InputError(f"query {w.query.id}: statistic {w.stat.text!r} is not available for {w.metric.name}, "
                          f"which has one value per period; use {', '.join(SUPPORTED_STATISTICS)}")
     names = [n for n, _ in w.dimensions]
-    if names not in ([], ["ModelId"]):
+    if not w.metric.accepts(names):
         raise InputError(f"query {w.query.id}: {w.metric.name} takes the dimension ModelId or none, "
                          f"got {', '.join(names)} (quotas are per model)")
 
