@@ -206,6 +206,22 @@ def module_store_opener(tmp_path_factory):
     opener.close()
 
 
+def _release_chdb_before_children(monkeypatch) -> None:
+    """A child process the test starts (``dashcam serve``, the CLI) opens this process's chDB
+    directory: let go of the engine this process keeps for its life before any child starts
+    (the adapter keeps it so that opening stores again and again does not rebuild it)."""
+    import subprocess
+
+    from dashcam.store.clickhouse import release_chdb_engine
+
+    class ReleasingPopen(subprocess.Popen):
+        def __init__(self, *args, **kwargs):
+            release_chdb_engine()
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(subprocess, "Popen", ReleasingPopen)
+
+
 @pytest.fixture(autouse=True)
 def _own_database_per_test(monkeypatch):
     """With DASHCAM_STORE set to ClickHouse, each test sees an empty database of its own there,
@@ -225,6 +241,8 @@ def _own_database_per_test(monkeypatch):
     else:
         setting = urlunsplit(parts._replace(query=urlencode(query)))
     monkeypatch.setenv("DASHCAM_STORE", setting)
+    if parts.scheme == "chdb":
+        _release_chdb_before_children(monkeypatch)
     yield
     if parts.scheme == "chdb":
         try:

@@ -117,11 +117,11 @@ def _connect(target: ClickHouseTarget) -> Any:
 # the next connect: about 0.2 s each time, and the old engine's pool threads (three open /proc
 # files each) are never reclaimed, so a process that opens and closes a store repeatedly (a test
 # suite, a long-lived app) runs out of file descriptors. One connection kept for the process's
-# life keeps one engine.
+# life keeps one engine; release_chdb_engine() lets another process have the directory.
 log = logging.getLogger("dashcam.store.clickhouse")
 
 _KEEPER: dict[str, Any] = {}
-_KEEPER_LOCK = threading.Lock()
+_KEEPER_LOCK = threading.RLock()
 
 
 def _keep_engine(path: str) -> None:
@@ -131,7 +131,7 @@ def _keep_engine(path: str) -> None:
     with _KEEPER_LOCK:
         if _KEEPER.get("path") == path:
             return
-        _release_engine()
+        release_chdb_engine()
         try:
             _KEEPER["client"] = clickhouse_connect.get_client(interface="chdb", path=path)
             _KEEPER["path"] = path
@@ -139,9 +139,12 @@ def _keep_engine(path: str) -> None:
             pass
 
 
-def _release_engine() -> None:
-    client = _KEEPER.pop("client", None)
-    _KEEPER.pop("path", None)
+def release_chdb_engine() -> None:
+    """Close the connection this process keeps to its chDB directory, so that another process may
+    open the directory once this one's stores are closed (chDB allows one process at a time)."""
+    with _KEEPER_LOCK:
+        client = _KEEPER.pop("client", None)
+        _KEEPER.pop("path", None)
     if client is not None:
         try:
             client.close()
@@ -149,7 +152,7 @@ def _release_engine() -> None:
             pass
 
 
-atexit.register(_release_engine)
+atexit.register(release_chdb_engine)
 
 
 def _clean(exc: BaseException) -> str:
@@ -226,7 +229,8 @@ class ClickHouseStore(Store):
 
     def _translate(self, exc: BaseException, doing: str) -> DashcamError:
         text = str(exc)
-        if self.target.interface == "chdb" and ("EmbeddedServer" in text or "already initialized" in text):
+        busy = ("EmbeddedServer", "already initialized", "Another server instance")
+        if self.target.interface == "chdb" and any(sign in text for sign in busy):
             return StoreBusyError(
                 f"the chDB directory {self.target.path} is in use (by another dashcam process, or this "
                 f"process has another chDB directory open): {_clean(exc)}"
