@@ -86,8 +86,10 @@ class RemoteDashcam:
         start_ms: int | None = None,
         end_ms: int | None = None,
         limit: int = DEFAULT_QUERY_LIMIT,
+        principal: object = None,
     ) -> QueryResult:
-        """Run a Logs Insights query on the server."""
+        """Run a Logs Insights query on the server. ``principal`` is accepted for the same call as
+        :meth:`Dashcam.query` and not sent: the server acts for the local token, an admin."""
         started = time.perf_counter()
         body = {"query": text, "logGroups": list(log_groups) if log_groups else None, "limit": limit,
                 "start": start_ms, "end": end_ms}
