@@ -60,7 +60,7 @@ def gated(tmp_path):
 
 def test_a_job_goes_from_scheduled_to_complete_with_the_rows_of_a_synchronous_query(dashcam):
     jobs = QueryJobs(dashcam)
-    text = "stats count(*) as n by modelId | sort n desc"
+    text = "stats count(*) as n by modelId | sort n desc, modelId"  # ties in a definite order
     job = jobs.wait(jobs.start(text).id, timeout=10)
     assert job.status == "Complete" and job.error is None and job.seconds >= 0
     assert job.rows == dashcam.query(text).rows and job.columns == ["modelId", "n"]

@@ -55,8 +55,9 @@ LINES = st.one_of(
 
 
 def non_blank(content: bytes) -> list[int]:
-    """1-based numbers of the lines that hold anything but whitespace."""
-    return [i for i, line in enumerate(content.split(b"\n"), 1) if line.strip()]
+    """1-based numbers of the lines that hold anything but JSON's whitespace (space, tab, CR, LF:
+    a form feed or vertical tab is not blank, and is reported as not JSON)."""
+    return [i for i, line in enumerate(content.split(b"\n"), 1) if line.strip(b" \t\r\n")]
 
 
 def check_accounting(summary, content: bytes) -> None:
@@ -96,3 +97,12 @@ def test_random_lines_never_fail_an_import_and_bad_ones_are_reported(dashcam, tm
         check_accounting(dashcam.import_logs([path], log_group="/fuzz/random"), content)
 
     one()
+
+
+def test_form_feeds_and_vertical_tabs_are_not_blank(dashcam, tmp_path):
+    path = tmp_path / "odd-whitespace.jsonl"
+    content = b'{"timestamp": "2026-03-02T14:05:11Z", "requestId": "a"}\n\x0c\n\x0b\n \t\n'
+    path.write_bytes(content)
+    summary = dashcam.import_logs([path], log_group="/fuzz/whitespace")
+    assert [(p.line, p.message) for p in summary.problems] == [(2, "not valid JSON"), (3, "not valid JSON")]
+    check_accounting(summary, content)
