@@ -64,6 +64,14 @@ class _Pointer(exp.Expression):
     arg_types = {"this": True, "expression": True}
 
 
+class _Timestamp(exp.Expression):
+    """A result timestamp (``this``) to be written as text in the final SELECT, like ``@ptr``: a
+    top-N sort over millions of events then formats only the rows it keeps (DuckDB formatted every
+    row first: 28 ms for ``limit 20`` but 900 ms for ``limit 100`` over 10M events)."""
+
+    arg_types = {"this": True}
+
+
 @dataclass(frozen=True)
 class QueryScope:
     """Which events a query sees and how many rows it may return."""
@@ -441,7 +449,7 @@ class _Compiler:
         columns, outputs = [], []
         for name in s.output_names():
             v = output(self.d, self._field(ast.FieldRef(path=tuple(name.split(".")), text=name), s, _ROW))
-            columns.append((name, self.d.format_timestamp(v.expr) if v.type == TS else v.expr))
+            columns.append((name, _Timestamp(this=v.expr) if v.type == TS else v.expr))
             outputs.append(OutputColumn(name, "json" if v.type == JSON else "value", unmask=v.unmask))
         hidden: tuple[str, ...] = ()
         if any(o.unmask is not None for o in outputs):
@@ -449,18 +457,19 @@ class _Compiler:
             hidden = (self._fresh("g"), self._fresh("e"))
             columns += [(hidden[0], col("log_group")), (hidden[1], col("event_id"))]
         limit = self.scope.limit if s.limit is None else min(s.limit, self.scope.limit)
-        if s.group_by is None and any(isinstance(e, _Pointer) for _, e in columns):
-            sel = self._pointers_after(s, columns, limit)
+        if s.group_by is None and any(isinstance(e, (_Pointer, _Timestamp)) for _, e in columns):
+            sel = self._formatted_after(s, columns, limit)
         else:
             sel = self._select(s, columns, star=False, ordered=True, limit=limit)
             _disambiguate(sel, s.source, _renamed(columns))
         return CompiledQuery(sql=self._sql(sel), columns=tuple(outputs), dialect=self.d.name, hidden=hidden)
 
-    def _pointers_after(self, s: _Stage, columns: list[tuple[str, exp.Expression]], limit: int) -> exp.Select:
-        """The final SELECT of a stage whose result has ``@ptr`` columns: ``s`` filters, dedups,
-        sorts and limits rows carrying each pointer's parts, and a SELECT around it builds the
-        pointer text of the rows kept. The outer SELECT sorts those few rows again, because a
-        subquery's order is not one an engine promises to keep."""
+    def _formatted_after(self, s: _Stage, columns: list[tuple[str, exp.Expression]], limit: int) -> exp.Select:
+        """The final SELECT of a stage whose result has ``@ptr`` or timestamp columns: ``s``
+        filters, dedups, sorts and limits rows carrying each pointer's parts and each raw
+        timestamp, and a SELECT around it writes the pointer and timestamp text of the rows kept.
+        The outer SELECT sorts those few rows again, because a subquery's order is not one an
+        engine promises to keep."""
         inner: list[tuple[str, exp.Expression]] = []
         aliases: dict[str, str] = {}  # SQL text -> column, so an expression is carried once
 
@@ -473,8 +482,14 @@ class _Compiler:
                 inner.append((aliases[key], e))
             return col(aliases[key])
 
-        outer = [(name, self.d.pointer(carry(e.this), carry(e.expression)) if isinstance(e, _Pointer) else carry(e))
-                 for name, e in columns]
+        def late(e: exp.Expression) -> exp.Expression:
+            if isinstance(e, _Pointer):
+                return self.d.pointer(carry(e.this), carry(e.expression))
+            if isinstance(e, _Timestamp):
+                return self.d.format_timestamp(carry(e.this))
+            return carry(e)
+
+        outer = [(name, late(e)) for name, e in columns]
         order = [(carry(e), desc) for e, desc in s.effective_order]
         # Inner names are all fresh, so its ORDER BY cannot mistake one for a column.
         sub = exp.Subquery(this=self._select(s, inner, star=False, ordered=True, limit=limit),
@@ -485,11 +500,19 @@ class _Compiler:
         return sel
 
     def _built(self, tree: exp.Expression) -> exp.Expression:
-        """``tree`` with every ``@ptr`` held as parts replaced by the dialect's pointer text."""
-        if tree.find(_Pointer) is None:
+        """``tree`` with every ``@ptr`` held as parts replaced by the dialect's pointer text, and
+        every result timestamp written as text."""
+        if tree.find(_Pointer, _Timestamp) is None:
             return tree
-        return tree.transform(lambda node: self.d.pointer(node.this, node.expression)
-                              if isinstance(node, _Pointer) else node)
+
+        def build(node: exp.Expression) -> exp.Expression:
+            if isinstance(node, _Pointer):
+                return self.d.pointer(node.this, node.expression)
+            if isinstance(node, _Timestamp):
+                return self.d.format_timestamp(node.this)
+            return node
+
+        return tree.transform(build)
 
     def _sql(self, tree: exp.Expression) -> str:
         """Render ``tree`` for the dialect (pointers built from their parts)."""
