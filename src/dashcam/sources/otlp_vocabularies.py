@@ -299,6 +299,33 @@ _USER_KEYS = ("user.id", "enduser.id", "gen_ai.request.user", "llm.user") + tupl
     _ASSOCIATION + k for k in ("user_id", "userId", "user"))
 
 
+# Facts that depend only on a span's attribute names, cached by the names in their order: spans
+# from one instrumentation share them, and scanning every name for a prefix costs more than the
+# lookup. Bounded in entries and in the size of each (emptied when full): names that never repeat
+# cost what scanning did, and a client's odd names cannot fill memory.
+_NAME_FACTS_LIMIT = 1024
+_NAME_FACTS_MAX_CHARS = 16_384
+_ASSOCIATION_KEYS: dict[tuple[str, ...], tuple[str, ...]] = {}
+_FLAT_LAYOUTS: dict[tuple[Any, ...], tuple[int, int] | None] = {}
+_UNKNOWN: Any = object()
+
+
+def _association_keys(names: tuple[str, ...]) -> tuple[str, ...]:
+    """The names that are Traceloop association properties, in order."""
+    found = _ASSOCIATION_KEYS.get(names)
+    if found is None:
+        found = tuple(name for name in names if name.startswith(_ASSOCIATION))
+        _remember(_ASSOCIATION_KEYS, names, names, found)
+    return found
+
+
+def _remember(cache: dict[Any, Any], key: Any, names: tuple[str, ...], fact: Any) -> None:
+    if sum(map(len, names)) <= _NAME_FACTS_MAX_CHARS:
+        if len(cache) >= _NAME_FACTS_LIMIT:
+            cache.clear()
+        cache[key] = fact
+
+
 def session_id(attrs: dict[str, Any], resource: dict[str, Any]) -> str | None:
     """The conversation / session id."""
     return _first_str(attrs, *_SESSION_KEYS) or _first_str(resource, "session.id", "gen_ai.conversation.id")
@@ -316,9 +343,8 @@ def request_metadata(attrs: dict[str, Any], resource: dict[str, Any]) -> dict[st
     chose to attach, which is exactly what ``requestMetadata`` is for, so they are copied in.
     """
     meta: dict[str, str] = {}
-    for key, value in attrs.items():
-        if key.startswith(_ASSOCIATION):
-            meta[key[len(_ASSOCIATION):]] = _text(value)
+    for key in _association_keys(tuple(attrs)):
+        meta[key[len(_ASSOCIATION):]] = _text(attrs[key])
     extra = attrs.get("metadata")
     extra = parse_json(extra) if isinstance(extra, str) else extra
     if isinstance(extra, dict):
@@ -469,17 +495,17 @@ def unflatten(attrs: dict[str, Any], prefix: str) -> list[Any]:
         if not key.startswith(dotted):
             continue
         parts = key[len(dotted):].split(".")
-        if not parts[0].isdigit():
+        if not parts[0].isdecimal():  # not isdigit(): int() refuses digits such as "²"
             continue
         node = root
         for segment in parts[:-1]:
-            segment_key: Any = int(segment) if segment.isdigit() else segment
+            segment_key: Any = int(segment) if segment.isdecimal() else segment
             node = node.setdefault(segment_key, {})
             if not isinstance(node, dict):
                 break
         else:
             last = parts[-1]
-            node[int(last) if last.isdigit() else last] = value
+            node[int(last) if last.isdecimal() else last] = value
     return _listify(root) if root else []
 
 
@@ -491,26 +517,48 @@ def _listify(node: Any) -> Any:
     return {str(k): _listify(v) for k, v in node.items()}
 
 
-def _flat_messages(attrs: dict[str, Any], prefix: str, fields: tuple[str, ...]) -> list[dict[str, Any]] | None:
-    """Indexed messages when every key under ``prefix`` is one of ``fields`` (role, content):
-    the common case, read without regrouping; None when there is more to them."""
+def _flat_messages(attrs: dict[str, Any], prefix: str, fields: tuple[str, str]) -> list[dict[str, Any]] | None:
+    """Indexed messages when every key under ``prefix`` is ``prefix.{i}`` and one of ``fields``
+    (role, content) with a value: the common case, read without regrouping (positions with
+    neither field give an empty message); None when there is more to them."""
     dotted = prefix + "."
-    count = 0
-    for key in attrs:
-        if key.startswith(dotted):
-            if not key.endswith(fields):
-                return None
-            count += 1
+    layout = _flat_layout(tuple(attrs), dotted, fields)
+    if layout is None:
+        return None
+    count, last = layout
     out = []
     role_key, content_key = fields
-    i = 0
-    while count > 0:
+    found = 0
+    for i in range(last + 1):
         role = attrs.get(f"{dotted}{i}{role_key}")
         content = attrs.get(f"{dotted}{i}{content_key}")
-        count -= (role is not None) + (content is not None)
+        found += (role is not None) + (content is not None)
         out.append({"role": role, "content": content})
-        i += 1
-    return out
+    return out if found == count else None  # a field without a value: regroup instead
+
+
+def _flat_layout(names: tuple[str, ...], dotted: str, fields: tuple[str, str]) -> tuple[int, int] | None:
+    """(how many names are under ``dotted``, the last index) when each is ``dotted{i}{field}``
+    for a canonical index ``i`` and one of ``fields``, and the indexes leave no wide gaps (each
+    missing position would be an empty message); None otherwise. Cached by names."""
+    cache_key = (dotted, fields, names)
+    layout = _FLAT_LAYOUTS.get(cache_key, _UNKNOWN)
+    if layout is not _UNKNOWN:
+        return layout
+    count, last = 0, -1
+    for name in names:
+        if not name.startswith(dotted):
+            continue
+        field = fields[0] if name.endswith(fields[0]) else fields[1] if name.endswith(fields[1]) else None
+        index = name[len(dotted):len(name) - len(field)] if field else ""
+        if not (index.isdecimal() and len(index) < 10) or str(int(index)) != index:
+            layout = None
+            break
+        count, last = count + 1, max(last, int(index))
+    else:
+        layout = (count, last) if last < 2 * count + 64 else None
+    _remember(_FLAT_LAYOUTS, cache_key, names, layout)
+    return layout
 
 
 def openllmetry_messages(attrs: dict[str, Any], prefix: str) -> list[dict[str, Any]]:
@@ -659,7 +707,7 @@ def _as_int(value: Any) -> int | None:
         return value
     try:
         return int(float(value))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: infinite
         return None
 
 
