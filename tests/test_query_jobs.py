@@ -190,5 +190,6 @@ def test_a_job_past_its_time_limit_is_interrupted_and_reports_timeout(endless):
     jobs = QueryJobs(endless, workers=1, timeout_seconds=0.3)
     job = jobs.wait(jobs.start("stats count(*) as n").id, timeout=60)
     assert job.status == "Timeout" and job.rows == [] and job.done.is_set()
+    assert "ran longer than the 0.3 s" in str(job.error)
     assert job.future.exception(timeout=60) is None
     assert jobs.stop(job.id) is False  # already finished

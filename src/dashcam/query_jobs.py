@@ -40,7 +40,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from dashcam.errors import DashcamError, ForbiddenError, NotFoundError, QueryError
+from dashcam.errors import DashcamError, ForbiddenError, NotFoundError, QueryError, QueryStoppedError
 from dashcam.query import ast
 from dashcam.query.compiler import CompiledQuery, QueryScope, compile_query
 from dashcam.query.parser import parse
@@ -192,6 +192,9 @@ class QueryJobs:
             job.status = status
             job.finished_at = time.monotonic()
             job.rows = []
+            if status == TIMEOUT:
+                job.error = QueryStoppedError(f"the query ran longer than the {self.timeout_seconds:g} s "
+                                              "a query may run, and was stopped")
             job.done.set()
         job.interrupt.stop()
         return True
