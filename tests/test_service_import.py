@@ -487,3 +487,31 @@ def test_a_stream_that_fails_mid_read_is_a_source_error(dashcam, tmp_path, monke
     monkeypatch.setattr(bedrock_logs._open, "__enter__", lambda self: Broken())
     with pytest.raises(SourceError, match="read failed"):
         dashcam.import_logs([path])
+
+
+def test_raw_batches_are_cut_at_exactly_the_batch_size(dashcam, tmp_path, monkeypatch):
+    """Whole DuckDB row groups per commit: every batch but the last holds exactly batch_size lines,
+    however the files' reads split them."""
+    from functools import partial
+
+    from dashcam import service
+    from dashcam.ingest import BatchWriter
+    from dashcam.sources import bedrock_logs
+
+    monkeypatch.setattr(service, "BatchWriter", partial(BatchWriter, batch_size=11))
+    monkeypatch.setattr(bedrock_logs, "_CHUNK", 700)
+    sizes = []
+    inner = dashcam.store
+    original = type(inner).write_raw
+
+    def recording(self, batch, **kwargs):
+        sizes.append(batch.num_rows)
+        return original(self, batch, **kwargs)
+
+    monkeypatch.setattr(type(inner), "write_raw", recording)
+    records = list(generate_records(SampleSpec(records=50, hours=1, seed=5)))
+    write(tmp_path / "a.jsonl", b"\n".join(orjson.dumps(r) for r in records[:23]) + b"\n")
+    write(tmp_path / "b.json.gz", gzip.compress(b"\n".join(orjson.dumps(r) for r in records[23:]) + b"\n"))
+    summary = dashcam.import_logs([tmp_path])
+    assert summary.written == 50 and count(dashcam) == 50
+    assert sizes == [11, 11, 11, 11, 6]

@@ -114,7 +114,7 @@ class RemoteDashcam:
                                      s3_client=s3_client):
             data = self._call("POST", "/api/v1/records",
                               params={"logGroup": log_group, "logStream": BEDROCK_LOG_STREAM},
-                              content=b"\n".join(run.lines.items),
+                              content=run.lines.joined(),
                               headers={"content-type": "application/x-ndjson"})
             summary.written += data["written"]
             summary.duplicates += data["duplicates"]

@@ -15,11 +15,11 @@ from typing import Any
 import pyarrow as pa
 
 from dashcam.errors import DashcamError, StoreError
-from dashcam.records import stable_event_ids
 from dashcam.store.base import Store, WriteResult
+from dashcam.sources.lines import FramedLines
 from dashcam.store.batch import EventBatchBuilder, RawBatchBuilder
 
-DEFAULT_BATCH_SIZE = 100_000
+DEFAULT_BATCH_SIZE = 2 * 122_880  # two of DuckDB's row groups (see add_lines)
 _STOP = object()
 
 
@@ -83,15 +83,20 @@ class BatchWriter:
         if len(self._events) >= self.batch_size:
             self._hand_over()
 
-    def add_lines(
-        self, log_group: str, log_stream: str, lines: pa.Array, items: list[bytes], location: str, first_line: int
-    ) -> None:
-        """Queue raw JSON lines (one record each) of ``location``, the first being ``first_line``:
-        ``lines`` as an Arrow array, ``items`` the same lines as bytes (for their event ids)."""
-        self._raise_pending()
-        self._raw.extend(log_group, log_stream, lines, stable_event_ids(log_group, items), location, first_line)
-        if len(self._raw) >= self.batch_size:
-            self._hand_over()
+    def add_lines(self, log_group: str, log_stream: str, lines: FramedLines, location: str, first_line: int) -> None:
+        """Queue raw JSON lines (one record each) of ``location``, the first being ``first_line``.
+
+        Batches are cut at exactly ``batch_size`` rows: the default is DuckDB's row group size, and
+        a commit of whole row groups is written once, where a partial one is rewritten later.
+        """
+        done = 0
+        while done < len(lines):
+            self._raise_pending()
+            part = lines.slice(done, done + self.batch_size - len(self._raw))
+            self._raw.extend(log_group, log_stream, part.array, part.event_ids(log_group), location, first_line + done)
+            done += len(part)
+            if len(self._raw) >= self.batch_size:
+                self._hand_over()
 
     def flush(self) -> None:
         """Commit everything added so far and wait until it is durable."""

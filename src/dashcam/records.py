@@ -231,6 +231,12 @@ def stable_event_ids(log_group: str, lines: list[bytes]) -> list[int]:
     return [xxh3_64_intdigest(line.rstrip(b"\r"), seed) - 2**63 for line in lines]
 
 
+def stable_event_ids_in(log_group: str, buffer: memoryview, starts: list[int], ends: list[int]) -> list[int]:
+    """:func:`stable_event_id` of the messages ``buffer[starts[i]:ends[i]]``, hashed in place."""
+    seed = _group_seed(log_group)
+    return [xxh3_64_intdigest(buffer[start:end], seed) - 2**63 for start, end in zip(starts, ends)]
+
+
 @functools.lru_cache(maxsize=1024)
 def _group_seed(log_group: str) -> int:
     return xxh3_64_intdigest(log_group.encode())

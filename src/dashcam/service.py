@@ -223,7 +223,7 @@ class Dashcam:
         with BatchWriter(self.store, source=SOURCE_NAME) as writer:
             for run in read_bedrock_logs(objects, problems=summary.problems, progress=progress.advance,
                                          s3_client=s3_client):
-                writer.add_lines(log_group, BEDROCK_LOG_STREAM, run.lines.array, run.lines.items, run.location,
+                writer.add_lines(log_group, BEDROCK_LOG_STREAM, run.lines, run.location,
                                  run.first_line)
         summary.problems.extend(Problem(r.location, r.line, r.reason) for r in writer.rejections)
         summary.problems.sort(key=lambda p: (p.location, p.line))

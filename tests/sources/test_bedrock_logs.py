@@ -35,8 +35,9 @@ def read_all(locations, **kwargs) -> tuple[list[tuple[str, int, bytes]], list[Pr
     advances: list[int] = []
     out: list[tuple[str, int, bytes]] = []
     for run in read_bedrock_logs(objects, problems=problems, progress=advances.append, **kwargs):
-        assert run.lines.array.to_pylist() == run.lines.items
-        for offset, line in enumerate(run.lines.items):
+        items = run.lines.array.to_pylist()
+        assert run.lines.joined() == b"".join(item + b"\n" for item in items)
+        for offset, line in enumerate(items):
             out.append((run.location, run.first_line + offset, line))
     return out, problems, advances, objects
 

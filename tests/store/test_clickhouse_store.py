@@ -197,7 +197,6 @@ def test_an_unreachable_server_is_a_store_error():
 @pytest.mark.parametrize("engine_name", ["duckdb", "clickhouse"])
 def test_bulk_import_follows_python_where_a_stream_starts_with_a_null_chunk(open_engine_store, engine_name):
     # records._stop_reason reads every chunk of a list body; both bulk paths do too.
-    from dashcam.records import stable_event_ids
     from dashcam.sources.lines import frame_lines
     from dashcam.store.base import Store
     from dashcam.store.batch import RawBatchBuilder
@@ -206,7 +205,7 @@ def test_bulk_import_follows_python_where_a_stream_starts_with_a_null_chunk(open
             b'[null,{"stop_reason":"z","amazon-bedrock-invocationMetrics":{"invocationLatency":9}}]}}')
     framed = frame_lines(line + b"\n")
     builder = RawBatchBuilder()
-    builder.extend("g", "s", framed.array, stable_event_ids("g", framed.items), "f", 1)
+    builder.extend("g", "s", framed.array, framed.event_ids("g"), "f", 1)
     table = builder.build()[0]
     engine, python = open_engine_store(engine_name, "bulk"), open_engine_store(engine_name, "python")
     engine.write_raw(table, source="api")

@@ -46,7 +46,7 @@ def _lines() -> list[bytes]:
 def _batch(lines: list[bytes]) -> tuple:
     builder = RawBatchBuilder()
     framed = frame_lines(b"\n".join(lines) + b"\n")
-    builder.extend("group", "stream", framed.array, stable_event_ids("group", framed.items), "file", 1)
+    builder.extend("group", "stream", framed.array, stable_event_ids("group", lines), "file", 1)
     return builder.build()[0], builder
 
 

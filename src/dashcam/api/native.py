@@ -94,9 +94,7 @@ async def ingest_records(
     def commit() -> tuple[Any, list]:
         writer = BatchWriter(dashcam.store, source=API_SOURCE)
         with writer:
-            framed = frame_lines(b"\n".join(lines) + b"\n") if lines else None
-            if framed:
-                writer.add_lines(logGroup, logStream, framed.array, framed.items, "body", 0)
+            writer.add_lines(logGroup, logStream, frame_lines(lines), "body", 0)
         return writer.result, writer.rejections
 
     async with request.app.state.write_gate.slot():
@@ -108,16 +106,17 @@ async def ingest_records(
     }}
 
 
-def _as_lines(body: bytes, *, ndjson: bool) -> list[bytes]:
-    """One serialized record per element: NDJSON lines as they are, a JSON array re-serialized."""
+def _as_lines(body: bytes, *, ndjson: bool) -> bytes:
+    """One serialized record per line, each ending in a line feed: NDJSON as it is, a JSON array
+    re-serialized."""
     if ndjson:
-        return body.split(b"\n") if body.strip() else []
+        return body if not body or body.endswith(b"\n") else body + b"\n"
     try:
         decoded = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise InputError(f"the body is not valid JSON ({exc}); send a JSON array or NDJSON") from None
     items = decoded if isinstance(decoded, list) else [decoded]
-    return [orjson.dumps(item) for item in items]
+    return b"".join(orjson.dumps(item) + b"\n" for item in items)
 
 
 @router.post("/query", summary="Run a Logs Insights query and wait for its rows")

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import os
 import re
-import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
+
+from isal import isal_zlib
 
 from dashcam.errors import SourceError
 from dashcam.sources.lines import FramedLines, frame_lines
@@ -113,7 +114,7 @@ def _line_runs(
             progress(len(chunk))
         try:
             data = pending + (inflater.feed(chunk) if inflater else chunk)
-        except zlib.error as exc:
+        except isal_zlib.error as exc:
             problems.append(Problem(location, next_line, f"corrupt gzip data, rest of file skipped ({exc})"))
             return
         if first and data.startswith(_BOM):  # files saved by Windows tools
@@ -124,10 +125,13 @@ def _line_runs(
         if cut:
             lines = frame_lines(data[:cut])
             yield LineRun(location, next_line, lines)
-            next_line += len(lines.items)
+            next_line += len(lines)
         chunk = _read(location, stream)
     if inflater is not None and not inflater.complete:
-        if pending.strip():
+        if not inflater.produced:  # nothing came out: a gzip header over something else, or a stub
+            problems.append(Problem(location, next_line, "corrupt gzip data, rest of file skipped "
+                                    "(it ends before any data could be read from it)"))
+        elif pending.strip():
             problems.append(Problem(location, next_line, "gzip data ends early (truncated file); this partial line skipped"))
         else:
             problems.append(Problem(location, next_line, "gzip data ends without its trailer (truncated file?); every complete line was read"))
@@ -146,10 +150,15 @@ def _read(location: str, stream: BinaryIO) -> bytes:
 
 
 class _Gunzip:
-    """Incremental gunzip that continues across concatenated gzip members."""
+    """Incremental gunzip that continues across concatenated gzip members.
+
+    ISA-L's inflate (``isal``) reads gzip at about twice zlib's speed, and imports spend a third of
+    their reading time here.
+    """
 
     def __init__(self) -> None:
-        self._inflater = zlib.decompressobj(zlib.MAX_WBITS | 16)
+        self._inflater = isal_zlib.decompressobj(isal_zlib.MAX_WBITS | 16)
+        self.produced = 0  # bytes of output so far
 
     @property
     def complete(self) -> bool:
@@ -159,8 +168,9 @@ class _Gunzip:
         out = []
         while chunk:
             if self._inflater.eof:
-                self._inflater = zlib.decompressobj(zlib.MAX_WBITS | 16)
+                self._inflater = isal_zlib.decompressobj(isal_zlib.MAX_WBITS | 16)
             out.append(self._inflater.decompress(chunk))
+            self.produced += len(out[-1])
             chunk = self._inflater.unused_data if self._inflater.eof else b""
         return b"".join(out)
 

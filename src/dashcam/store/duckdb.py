@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from dashcam import pricing
 from dashcam.errors import (
@@ -139,12 +140,17 @@ class DuckDBStore(Store):
                 with self._price_ranges():
                     for statement in pricing_sql("staged"):
                         con.execute(statement)
-                rejected = [(int(i), str(reason)) for i, reason in con.execute(REJECTION_SQL).fetchall()]
-                con.execute(f"CREATE OR REPLACE TEMP TABLE ready AS {READY_SQL}")
-                con.execute(f"CREATE OR REPLACE TEMP VIEW ready_events AS {ready_events_sql()}")
                 timestamped = con.execute("SELECT count(*) FROM staged WHERE ts IS NOT NULL").fetchone()[0]
+                rejected = [] if timestamped == batch.num_rows else [
+                    (int(i), str(reason)) for i, reason in con.execute(REJECTION_SQL).fetchall()]
+                # A batch without repeated ids (the usual case) needs no window to drop repeats.
+                unique = pc.count_distinct(batch["event_id"]).as_py() == batch.num_rows
+                ready = "VIEW ready AS SELECT * FROM staged WHERE ts IS NOT NULL" if unique else \
+                    f"TABLE ready AS {READY_SQL}"
+                con.execute(f"CREATE OR REPLACE TEMP {ready}")
+                con.execute(f"CREATE OR REPLACE TEMP VIEW ready_events AS {ready_events_sql()}")
                 result = self._commit_events("ready_events", int(timestamped), bounds_from="ready")
-                for statement in ("DROP VIEW ready_events", "DROP TABLE ready", "DROP TABLE staged"):
+                for statement in ("DROP VIEW ready_events", f"DROP {ready.split()[0]} ready", "DROP TABLE staged"):
                     con.execute(statement)
                 return RawWriteResult(result.written, result.duplicates, rejected)
 
