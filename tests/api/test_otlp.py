@@ -538,3 +538,191 @@ def test_the_same_export_twice_in_one_group_commit_is_stored_once(server):
 
     result = otlp_api.write_tables(server.dashcam.store, [mapped(), mapped()])
     assert (result.written, result.duplicates, event_count(server)) == (1, 1, 1)
+
+
+# --------------------------------------------------------------------------- hostile values
+#
+# Exports that decode but carry values of the wrong kind where the mapping reads text or numbers
+# (see tests/sources/test_otlp_hostile.py for each reading). Each once answered 500: now the
+# record is stored with the odd value read as text or dropped, or the export gets a 400 naming
+# what is wrong; either way nothing stored before changes and the server goes on serving.
+
+JSON_IDS, PROTOBUF_IDS = "1", "2"  # first digit of the span ids of each encoding's copy
+
+
+def b64(raw: bytes) -> dict:
+    return {"bytesValue": base64.b64encode(raw).decode()}
+
+
+def hostile_span(span_id: str, attrs: dict, *, events: tuple = (), duration_ns: int = 250_000_000) -> dict:
+    """An OTLP/JSON span whose attribute values are given as AnyValue JSON (of any kind)."""
+    return {"traceId": TRACE_HEX, "spanId": span_id, "name": "chat gpt-4o", "kind": 3,
+            "startTimeUnixNano": str(NOW_NS), "endTimeUnixNano": str(NOW_NS + duration_ns),
+            "attributes": [{"key": k, "value": v} for k, v in attrs.items()],
+            "events": [{"name": name, "timeUnixNano": str(NOW_NS),
+                        "attributes": [{"key": k, "value": v} for k, v in fields.items()]} for name, fields in events]}
+
+
+def as_protobuf(doc: dict, message_type) -> bytes:
+    """The same export as protobuf: protobuf's JSON mapping reads ids as base64, not hex."""
+    from google.protobuf import json_format
+
+    def convert(node):
+        if isinstance(node, dict):
+            return {k: base64.b64encode(bytes.fromhex(v)).decode() if k in ("traceId", "spanId") else convert(v)
+                    for k, v in node.items()}
+        return [convert(item) for item in node] if isinstance(node, list) else node
+
+    message = message_type()
+    json_format.ParseDict(convert(doc), message)
+    return message.SerializeToString()
+
+
+def post_in_both_encodings(server, path: str, export) -> None:
+    """Post ``export(first digit of span ids)`` as OTLP/JSON, then its copy as protobuf; both 200, all accepted."""
+    from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    message_type = ExportTraceServiceRequest if path == "/v1/traces" else ExportLogsServiceRequest
+    as_json = httpx.post(f"{server.url}{path}", content=json.dumps(export(JSON_IDS)), headers=JS)
+    assert as_json.status_code == 200, as_json.text
+    assert as_json.json() == {}
+    as_pb = httpx.post(f"{server.url}{path}", content=as_protobuf(export(PROTOBUF_IDS), message_type), headers=PB)
+    assert (as_pb.status_code, as_pb.content) == (200, b""), as_pb.content
+
+
+def stored_messages(server) -> list[str]:
+    """Every stored event, as stored."""
+    return sorted(row["@message"] for group in server.dashcam.log_groups()
+                  for row in rows(server, "fields @message", group.name))
+
+
+def hostile_rows(server, fields: str, service: str) -> list[dict]:
+    """The records of ``service``, the JSON copy first; the protobuf copy must map the same."""
+    found = rows(server, f"fields spanId, {fields} | sort spanId asc", f"/dashcam/otlp/{service}")
+    by_encoding = [[{k: v for k, v in row.items() if k != "spanId"} for row in found if row["spanId"][0] == digit]
+                   for digit in (JSON_IDS, PROTOBUF_IDS)]
+    assert by_encoding[0] == by_encoding[1] and by_encoding[0], found
+    return by_encoding[0]
+
+
+@pytest.fixture
+def stored_before(server):
+    """A good export stored first: whatever comes after must leave it as it was, and the server serving."""
+    assert httpx.post(f"{server.url}/v1/traces", json=GOOD).status_code == 200
+    before = stored_messages(server)
+    assert len(before) == 1
+    yield before
+    assert set(before) <= set(stored_messages(server))
+    assert httpx.get(f"{server.url}/healthz").status_code == 200
+    again = json_traces(json_span("EEE19B7EC3C1B17F", CHAT))
+    assert httpx.post(f"{server.url}/v1/traces", json=again).status_code == 200
+    assert len(rows(server, 'filter spanId = "eee19b7ec3c1b17f" | fields spanId', "/dashcam/otlp/json-app")) == 1
+
+
+def test_bytes_values_become_text_and_settings_numbers(server, stored_before):
+    def export(digit):
+        return json_traces(hostile_span(digit + "00000000000000A", {
+            "gen_ai.operation.name": {"stringValue": "chat"}, "gen_ai.system": {"stringValue": "openai"},
+            "gen_ai.request.model": b64(b"gpt-4o-mini"), "gen_ai.request.temperature": b64(b"0.25"),
+            "gen_ai.request.top_p": b64(b"\xff\xfe"), "gen_ai.request.max_tokens": b64(b"64"),
+            "gen_ai.request.stop_sequences": {"arrayValue": {"values": [b64(b"END"), {"stringValue": "STOP"}]}},
+            "gen_ai.usage.input_tokens": b64(b"12"), "gen_ai.usage.output_tokens": {"intValue": "3"},
+            "llm.invocation_parameters": b64(b'{"seed": 7}'),
+            "gen_ai.prompt.0.role": b64(b"user"), "gen_ai.prompt.0.content": b64(b"Ping?"),
+            "gen_ai.completion.0.content": b64(b"Pong."), "gen_ai.completion.0.finish_reason": b64(b"stop")}),
+            service="bytes-app")
+
+    post_in_both_encodings(server, "/v1/traces", export)
+    config = "input.inputBodyJson.inferenceConfig"
+    found = hostile_rows(server, f"modelId, input.inputTokenCount as inTok, output.totalTokenCount as total, "
+                                 f"{config}.temperature as temp, {config}.topP as topP, {config}.maxTokens as mt, "
+                                 f"{config}.stopSequences.0 as stop0, {config}.stopSequences.1 as stop1, "
+                                 f"{config}.seed as seed, stopReason, "
+                                 "input.inputBodyJson.messages.0.content.0.text as prompt, "
+                                 "output.outputBodyJson.output.message.content.0.text as answer", "bytes-app")
+    assert found == [{"modelId": "gpt-4o-mini", "inTok": 12, "total": 15, "temp": 0.25, "topP": None, "mt": 64,
+                      "stop0": "END", "stop1": "STOP", "seed": 7, "stopReason": "stop", "prompt": "Ping?",
+                      "answer": "Pong."}]
+
+
+def test_choice_indexes_of_any_kind_are_ordered_over_logs_and_span_events(server, stored_before):
+    def choice(index, text):
+        fields = [{"key": "message", "value": {"kvlistValue": {"values": [
+            {"key": "content", "value": {"stringValue": text}}]}}}]
+        return {"kvlistValue": {"values": fields + ([{"key": "index", "value": index}] if index else [])}}
+
+    def logs(digit):
+        span_id = digit + "00000000000000B"
+        return json_logs(("gen_ai.choice", span_id, choice({"stringValue": "2"}, "third")),
+                         ("gen_ai.choice", span_id, choice({"intValue": "0"}, "first")),
+                         ("gen_ai.choice", span_id, choice({"doubleValue": 1.0}, "second")),
+                         ("gen_ai.choice", span_id, choice(b64(b"\x00"), "no index")), service="choice-app")
+
+    def traces(digit):
+        events = (("gen_ai.choice", {"index": {"stringValue": "1"}, "message": {"stringValue": '{"content": "b"}'}}),
+                  ("gen_ai.choice", {"index": {"doubleValue": "NaN"}, "message": {"stringValue": '{"content": "a"}'}}))
+        return json_traces(json_span(digit + "00000000000000B", CHAT),
+                           hostile_span(digit + "00000000000000C", {k: {"stringValue": v} for k, v in CHAT.items()
+                                                                    if isinstance(v, str)}, events=events),
+                           service="choice-app")
+
+    post_in_both_encodings(server, "/v1/logs", logs)
+    post_in_both_encodings(server, "/v1/traces", traces)
+    found = hostile_rows(server, "output.outputBodyJson.output.message.content.0.text as answer, "
+                                 "output.outputBodyJson.additionalChoices.0.message.content.0.text as second, "
+                                 "output.outputBodyJson.additionalChoices.1.message.content.0.text as third, "
+                                 "output.outputBodyJson.additionalChoices.2.message.content.0.text as fourth",
+                         "choice-app")
+    assert found == [{"answer": "first", "second": "no index", "third": "second", "fourth": "third"},
+                     {"answer": "a", "second": "b", "third": None, "fourth": None}]
+
+
+def test_absurd_positions_odd_numbers_and_deep_json_are_dropped_from_the_record(server, stored_before):
+    deep_content = ('[{"role": "user", "parts": [{"type": "text", "content": "Ping?"}]}, '
+                    '{"role": "user", "parts": [{"type": "blob", "data": ' + "[" * 300 + "]" * 300 + "}]}]")
+
+    def export(digit):
+        base = {"gen_ai.operation.name": {"stringValue": "chat"}, "gen_ai.system": {"stringValue": "openai"},
+                "gen_ai.request.model": {"stringValue": "gpt-4o"}}
+        return json_traces(
+            hostile_span(digit + "00000000000000D", {
+                **base, "gen_ai.prompt.0.content": {"stringValue": "Ping?"},
+                "gen_ai.prompt.0.role": {"stringValue": "user"},
+                "gen_ai.prompt." + "9" * 5000 + ".content": {"stringValue": "4,300 digits and more"},
+                "gen_ai.prompt.1" + ".0" * 600: {"stringValue": "600 segments"},
+                "gen_ai.usage.input_tokens": {"doubleValue": 1e30}, "gen_ai.usage.output_tokens": {"intValue": "-4"},
+                "gen_ai.response.time_to_first_chunk": {"doubleValue": "Infinity"}}, duration_ns=-1),
+            hostile_span(digit + "00000000000000E", {
+                **base, "gen_ai.input.messages": {"stringValue": deep_content},
+                "gen_ai.usage.input_tokens": {"stringValue": "1" * 30}, "gen_ai.usage.output_tokens": {"intValue": "2"},
+                "gen_ai.server.time_to_first_token": {"doubleValue": -0.5}}),
+            service="odd-app")
+
+    post_in_both_encodings(server, "/v1/traces", export)
+    found = hostile_rows(server, "input.inputTokenCount as inTok, output.outputTokenCount as outTok, latencyMs, "
+                                 "timeToFirstTokenMs, input.inputBodyJson.messages.0.content.0.text as prompt, "
+                                 "input.inputBodyJson.messages.1.content.0.blob.data as deep, "
+                                 "input.inputBodyJson.messages.2.content.0.text as extra", "odd-app")
+    assert [{k: v for k, v in row.items() if k != "deep"} for row in found] == [
+        {"inTok": None, "outTok": None, "latencyMs": None, "timeToFirstTokenMs": None, "prompt": "Ping?",
+         "extra": None},
+        {"inTok": None, "outTok": 2, "latencyMs": 250.0, "timeToFirstTokenMs": None, "prompt": "Ping?",
+         "extra": None}]
+    assert found[0]["deep"] is None and "nested deeper than 128 levels" in found[1]["deep"]
+
+
+def test_json_nested_deeper_than_any_otlp_message_is_a_400_and_stores_nothing(server, stored_before):
+    value = '{"stringValue": "x"}'
+    for _ in range(300):
+        value = '{"arrayValue": {"values": [' + value + "]}}"
+    span = json.dumps(hostile_span("EEE19B7EC3C1B174", {}))
+    body = span.replace('"attributes": []', '"attributes": [{"key": "k", "value": ' + value + "}]")
+    deep = httpx.post(f"{server.url}/v1/traces", content='{"resourceSpans": [{"scopeSpans": [{"spans": [' + body + "]}]}]}",
+                      headers=JS)
+    assert deep.status_code == 400 and "nests JSON deeper than 256 levels" in status_message(deep)
+    too_big = json_traces(hostile_span("EEE19B7EC3C1B174", {"gen_ai.operation.name": {"stringValue": "chat"},
+                                                            "gen_ai.usage.input_tokens": {"intValue": "1" * 30}}))
+    big = httpx.post(f"{server.url}/v1/traces", content=json.dumps(too_big), headers=JS)
+    assert big.status_code == 400 and "intValue" in status_message(big) and "out of range" in status_message(big)
+    assert stored_messages(server) == stored_before

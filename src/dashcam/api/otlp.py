@@ -66,6 +66,7 @@ from dashcam.sources.otlp import (
     map_traces,
     timestamp_ms,
 )
+from dashcam.sources.otlp_vocabularies import json_safe
 from dashcam.store.base import WriteResult
 from dashcam.store.batch import EventBatchBuilder
 
@@ -93,6 +94,9 @@ _RESPONSE_TYPES = {_PROTOBUF: "application/x-protobuf", _JSON: "application/json
 # google.rpc.Code values for the Status body (clients read the HTTP status, not these).
 _RPC_CODES = {400: 3, 413: 8, 415: 3, 503: 14, 500: 13}
 _ID_KEYS = frozenset({"traceId", "spanId", "parentSpanId"})
+# JSON nesting a request may have: deeper than any OTLP message protobuf's JSON parser accepts
+# (100 messages), and shallow enough to walk by recursion.
+MAX_JSON_DEPTH = 256
 
 
 class OtlpError(Exception):
@@ -114,7 +118,11 @@ def event_table(records: list[Record]) -> pa.Table:
     for group, stream, record in records:
         # EventBatchBuilder.add_record's steps, with the timestamp read by the inverse of the
         # mapping's own formatter instead of a general date parser.
-        message = orjson.dumps(record).decode()
+        try:
+            message = orjson.dumps(record).decode()
+        except orjson.JSONEncodeError:  # content nested past orjson's limit: the record keeps the rest
+            record = json_safe(record)
+            message = orjson.dumps(record).decode()
         ts = record.get("timestamp")
         ts_ms = timestamp_ms(ts) if isinstance(ts, str) else _records_timestamp_ms(ts) if ts is not None \
             else int(time.time() * 1000)
@@ -507,8 +515,10 @@ def _decode(raw: bytes, content_encoding: str, encoding: str, message_type: type
     return message
 
 
-def _hex_ids_to_base64(node: Any) -> Any:
+def _hex_ids_to_base64(node: Any, depth: int = 0) -> Any:
     """OTLP/JSON writes trace and span ids as hex; protobuf's JSON mapping expects base64."""
+    if depth >= MAX_JSON_DEPTH and isinstance(node, (dict, list)):
+        raise OtlpError(400, f"the body nests JSON deeper than {MAX_JSON_DEPTH} levels")
     if isinstance(node, dict):
         out = {}
         for key, value in node.items():
@@ -518,10 +528,10 @@ def _hex_ids_to_base64(node: Any) -> Any:
                 except ValueError:
                     raise OtlpError(400, f"{key} {value[:40]!r} is not a hex string") from None
             else:
-                out[key] = _hex_ids_to_base64(value)
+                out[key] = _hex_ids_to_base64(value, depth + 1)
         return out
     if isinstance(node, list):
-        return [_hex_ids_to_base64(item) for item in node]
+        return [_hex_ids_to_base64(item, depth + 1) for item in node]
     return node
 
 

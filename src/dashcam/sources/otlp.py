@@ -30,7 +30,8 @@ duration; ``timeToFirstTokenMs`` from ``gen_ai.response.time_to_first_chunk`` /
 ``error.type`` (or the exception event's type) of a failed span and ``throttled`` 1 when that, an
 HTTP 429 or the status message says rate limited. Token counts are stored as reported
 (``input.inputTokenCount`` includes cached tokens when the instrumentation follows the spec,
-unlike Bedrock's own logs; ``output.totalTokenCount`` is the reported total or input + output).
+unlike Bedrock's own logs; ``output.totalTokenCount`` is the reported total or input + output;
+a count that is negative or no 64-bit number is left out). Bytes values read as their text.
 Prompt and completion go to ``input.inputBodyJson`` / ``output.outputBodyJson`` in the shape of
 Bedrock's Converse API (see the vocabularies module). ``requestMetadata`` carries the session,
 user, agent, server and the application's own association properties.
@@ -87,6 +88,7 @@ CONTENT_SCHEMA_TYPE = "ModelInvocationContent"
 _CHUNK_EVENTS = ("First Token Stream Event", "llm.content.completion.chunk", "gen_ai.content.completion.chunk")
 _BEDROCK_RUNTIME_METHODS = {"Converse", "ConverseStream", "InvokeModel", "InvokeModelWithResponseStream"}
 _STATUS_ERROR = 2
+_MAX_NAME_CHARS = 512  # of a service, as of a log group name
 _BAD_GROUP_CHARS = re.compile(r"[^.\-_/#A-Za-z0-9]")
 _RFC3339_MS = re.compile(r"([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2})\.([0-9]{3})Z")
 
@@ -97,12 +99,15 @@ Record = tuple[str, str, dict[str, Any]]  # (log group, log stream, record)
 
 
 def any_value(value: Any) -> Any:
-    """An OTLP ``AnyValue`` as plain Python (lists for arrays, dicts for kvlists, bytes kept)."""
+    """An OTLP ``AnyValue`` as plain Python (lists for arrays, dicts for kvlists, bytes as text:
+    see :func:`~dashcam.sources.otlp_vocabularies.bytes_text`)."""
     kind = value.WhichOneof("value")
     if kind == "array_value":
         return [any_value(v) for v in value.array_value.values]
     if kind == "kvlist_value":
         return {kv.key: any_value(kv.value) for kv in value.kvlist_value.values}
+    if kind == "bytes_value":
+        return vocab.bytes_text(value.bytes_value)
     return getattr(value, kind) if kind else None
 
 
@@ -114,7 +119,7 @@ def attributes(key_values: Iterable[Any]) -> dict[str, Any]:
         kind = value.WhichOneof("value")
         if kind == "string_value":  # by far the most common: skip the generic path
             out[kv.key] = value.string_value
-        elif kind in ("array_value", "kvlist_value"):
+        elif kind in ("array_value", "kvlist_value", "bytes_value"):
             out[kv.key] = any_value(value)
         else:
             out[kv.key] = getattr(value, kind) if kind else None
@@ -184,18 +189,21 @@ class JoinBuffer:
 
     Holds content that arrived before its span (at most ``max_entries`` entries and ``max_bytes``
     of content, each for at most ``ttl`` seconds) and remembers the last ``remember`` spans
-    written (for ``remember_ttl`` seconds) so content arriving after its span is recognised.
-    Thread-safe; the clock is injectable for tests. Nothing here is ever dropped silently:
-    content pushed out by a bound or by time comes back from :meth:`expired` as records to write.
+    written (for ``remember_ttl`` seconds) so content arriving after its span is recognised, and
+    which services (at most ``max_services``) send content log records. Thread-safe; the clock is
+    injectable for tests. Nothing here is ever dropped silently: content pushed out by a bound or
+    by time comes back from :meth:`expired` as records to write.
     """
 
     def __init__(self, *, ttl: float = 30.0, max_entries: int = 20_000, max_bytes: int = 64 << 20,
-                 remember: int = 100_000, remember_ttl: float = 900.0, clock=time.monotonic) -> None:
+                 remember: int = 100_000, remember_ttl: float = 900.0, max_services: int = 10_000,
+                 clock=time.monotonic) -> None:
         self.ttl = ttl
         self.max_entries = max_entries
         self.max_bytes = max_bytes
         self.remember_limit = remember
         self.remember_ttl = remember_ttl
+        self.max_services = max_services
         self.clock = clock
         self._lock = threading.Lock()
         self._waiting: OrderedDict[bytes, _Waiting] = OrderedDict()
@@ -249,7 +257,11 @@ class JoinBuffer:
         """
         now = self.clock()
         with self._lock:
-            self._content_services[app] = now
+            services = self._content_services
+            services.pop(app, None)  # the most recent last, so a bound forgets the longest silent
+            services[app] = now
+            if len(services) > self.max_services:
+                del services[next(iter(services))]
             written = self._written.get(key)
             if written is not None and now - written.added < self.remember_ttl:
                 if (written.has_input or not content.has_input) and (written.has_output or not content.has_output):
@@ -384,8 +396,7 @@ def map_traces(request: Any, *, join: JoinBuffer | None = None, hold: bool = Fal
     result = TraceResult()
     for resource_spans in request.resource_spans:
         resource = attributes(resource_spans.resource.attributes)
-        app = resource.get("service.name")
-        app = app if isinstance(app, str) else None
+        app = _service_name(resource)
         group = log_group_for(app)
         stream = _stream_for(resource)
         for scope_spans in resource_spans.scope_spans:
@@ -440,8 +451,7 @@ def finish_spans(pending: list[PendingSpan], join: JoinBuffer) -> list[Record]:
         buffered = join.take(item.key)
         if buffered is not None:
             content = _joined(content, buffered)
-        app = item.view.resource.get("service.name")
-        record = _record(item.view, content, app if isinstance(app, str) else None)
+        record = _record(item.view, content, _service_name(item.view.resource))
         join.written(item.key, item.log_group, item.log_stream, record, content)
         out.append((item.log_group, item.log_stream, record))
     return out
@@ -457,8 +467,7 @@ def _joined(own: Content, buffered: Content) -> Content:
 def _may_await_content(view: _SpanView, join: JoinBuffer) -> bool:
     if view.status_code == _STATUS_ERROR or view.operation not in vocab.COMPLETION_OPERATIONS:
         return False
-    app = view.resource.get("service.name")
-    return join.sends_content(app if isinstance(app, str) else None)
+    return join.sends_content(_service_name(view.resource))
 
 
 _ZERO_TRACE_ID, _ZERO_SPAN_ID = bytes(16), bytes(8)
@@ -472,6 +481,12 @@ def _span_problem(span: Any, trace_id: bytes, span_id: bytes, start: int) -> str
     if start == 0:
         return f"span {span.name!r}: start time is missing"
     return None
+
+
+def _service_name(resource: dict[str, Any]) -> str | None:
+    # The join buffer keeps it for minutes: a name of megabytes must not be, nor stored as an app.
+    app = resource.get("service.name")
+    return app[:_MAX_NAME_CHARS] if isinstance(app, str) else None
 
 
 def _stream_for(resource: dict[str, Any]) -> str:
@@ -669,8 +684,7 @@ def map_logs(request: Any, *, join: JoinBuffer) -> LogResult:
     result = LogResult()
     for resource_logs in request.resource_logs:
         resource = attributes(resource_logs.resource.attributes)
-        app = resource.get("service.name")
-        app = app if isinstance(app, str) else None
+        app = _service_name(resource)
         group = log_group_for(app)
         stream = _stream_for(resource)
         for scope_logs in resource_logs.scope_logs:

@@ -61,7 +61,11 @@ class Content:
 
     def weight(self) -> int:
         """Rough size in bytes, for the join buffer's bound."""
-        return len(orjson.dumps([self.system, self.input, self.output, self.tools], default=str))
+        pieces = [self.system, self.input, self.output, self.tools]
+        try:
+            return len(orjson.dumps(pieces, default=str))
+        except orjson.JSONEncodeError:  # nested past orjson's limit
+            return len(orjson.dumps(vocab.json_safe(pieces)))
 
 
 def content_from_event(name: str, fields: dict[str, Any]) -> Content:
@@ -89,8 +93,9 @@ def content_from_event(name: str, fields: dict[str, Any]) -> Content:
         message = vocab.openai_message(body) or {"role": "assistant", "content": []}
         if fields.get("finish_reason") is not None:
             message["finishReason"] = fields["finish_reason"]
-        if fields.get("index") is not None:
-            message["index"] = fields["index"]
+        index = _choice_index(fields.get("index"))
+        if index is not None:
+            message["index"] = index
         content.output = [message]
         content.answered = True
     return content
@@ -151,6 +156,18 @@ def _legacy_messages(value: Any, role: str) -> list[dict[str, Any]]:
     if value is None or value == "":
         return []
     return [{"role": role, "content": vocab.blocks(value if isinstance(value, str) else decoded)}]
+
+
+def _choice_index(value: Any) -> int | None:
+    # Choices are sorted by index: one that is no whole number ("x", 1.5, NaN, a list) would not
+    # compare with the others, so it is dropped and the choice sorts as one without an index.
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.isdecimal() and len(value) <= 9:
+        return int(value)
+    return None
 
 
 def _decoded(value: Any) -> Any:

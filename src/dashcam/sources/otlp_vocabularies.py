@@ -25,6 +25,8 @@ block for (blobs, files, URIs, unknown) — ``{<type>: {...the part's other fiel
 
 from __future__ import annotations
 
+import base64
+import math
 import re
 from typing import Any
 from urllib.parse import urlsplit
@@ -108,7 +110,7 @@ def normalize_provider(value: Any) -> str | None:
     """A provider name in the v1.37+ enum's spelling (lower case, old aliases mapped)."""
     if not isinstance(value, str) or not value.strip():
         return None
-    lowered = value.strip().lower()
+    lowered = value.strip()[:512].lower()  # a short name: a long one is kept no longer than a service's
     return _PROVIDER_ALIASES.get(lowered, lowered)
 
 
@@ -179,17 +181,20 @@ _USAGE_KEYS: dict[str, tuple[str, ...]] = {
 
 def usage(attrs: dict[str, Any]) -> dict[str, int | None]:
     """Token counts as reported (``input``, ``output``, ``cache_read``, ``cache_write``,
-    ``reasoning``, ``total``); total is input + output when no vocabulary reports it."""
+    ``reasoning``, ``total``), None when negative or no 64-bit number; total is input + output
+    when no vocabulary reports it."""
     found: dict[str, int | None] = {}
     for name, keys in _USAGE_KEYS.items():
         found[name] = None
         for key in keys:
             value = attrs.get(key)
             if value is not None:
-                found[name] = value if type(value) is int else _as_int(value)
+                count = value if type(value) is int else _as_int(value)
+                found[name] = count if count is not None and count >= 0 else None  # no negative counts
                 break
     if found["total"] is None and found["input"] is not None and found["output"] is not None:
-        found["total"] = found["input"] + found["output"]
+        total = found["input"] + found["output"]
+        found["total"] = total if total <= _INT64_MAX else None
     return found
 
 
@@ -211,17 +216,20 @@ def invocation_parameters(attrs: dict[str, Any]) -> dict[str, Any]:
     return decoded if isinstance(decoded, dict) else {}
 
 
-# canonical inferenceConfig key -> attribute names in vocabulary order, then OpenInference's key.
-_CONFIG_KEYS: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
-    ("maxTokens", ("gen_ai.request.max_tokens", "llm.request.max_tokens"), ("max_tokens", "max_completion_tokens")),
-    ("temperature", ("gen_ai.request.temperature", "llm.temperature"), ("temperature",)),
-    ("topP", ("gen_ai.request.top_p", "llm.top_p"), ("top_p",)),
-    ("topK", ("gen_ai.request.top_k", "llm.top_k"), ("top_k",)),
-    ("stopSequences", ("gen_ai.request.stop_sequences", "llm.chat.stop_sequences"), ("stop",)),
-    ("frequencyPenalty", ("gen_ai.request.frequency_penalty", "llm.frequency_penalty"), ("frequency_penalty",)),
-    ("presencePenalty", ("gen_ai.request.presence_penalty", "llm.presence_penalty"), ("presence_penalty",)),
-    ("seed", ("gen_ai.request.seed", "gen_ai.openai.request.seed"), ("seed",)),
-    ("choiceCount", ("gen_ai.request.choice.count",), ("n",)),
+# canonical inferenceConfig key -> attribute names in vocabulary order, then OpenInference's key,
+# then the type Converse gives it.
+_CONFIG_KEYS: tuple[tuple[str, tuple[str, ...], tuple[str, ...], type], ...] = (
+    ("maxTokens", ("gen_ai.request.max_tokens", "llm.request.max_tokens"), ("max_tokens", "max_completion_tokens"),
+     int),
+    ("temperature", ("gen_ai.request.temperature", "llm.temperature"), ("temperature",), float),
+    ("topP", ("gen_ai.request.top_p", "llm.top_p"), ("top_p",), float),
+    ("topK", ("gen_ai.request.top_k", "llm.top_k"), ("top_k",), int),
+    ("stopSequences", ("gen_ai.request.stop_sequences", "llm.chat.stop_sequences"), ("stop",), list),
+    ("frequencyPenalty", ("gen_ai.request.frequency_penalty", "llm.frequency_penalty"), ("frequency_penalty",),
+     float),
+    ("presencePenalty", ("gen_ai.request.presence_penalty", "llm.presence_penalty"), ("presence_penalty",), float),
+    ("seed", ("gen_ai.request.seed", "gen_ai.openai.request.seed"), ("seed",), int),
+    ("choiceCount", ("gen_ai.request.choice.count",), ("n",), int),
 )
 
 
@@ -231,7 +239,7 @@ def inference_config(attrs: dict[str, Any], params: dict[str, Any] | None = None
     params = invocation_parameters(attrs) if params is None else params
     config: dict[str, Any] = {}
     # Plain loops, not generators: this runs for every span at ingest.
-    for name, keys, param_keys in _CONFIG_KEYS:
+    for name, keys, param_keys, kind in _CONFIG_KEYS:
         value = None
         for key in keys:
             value = attrs.get(key)
@@ -243,8 +251,21 @@ def inference_config(attrs: dict[str, Any], params: dict[str, Any] | None = None
                 if value is not None:
                     break
         if value is not None:
-            config[name] = list(value) if isinstance(value, tuple) else value
+            value = _setting(value, kind)
+            if value is not None:
+                config[name] = value
     return config
+
+
+def _setting(value: Any, kind: type) -> Any:
+    # Typed as Converse types it; text or bytes that are no number, NaN and numbers past 64 bits
+    # are dropped rather than stored as a setting nobody sent.
+    if kind is list:
+        value = _maybe_json(value)
+        return [_text(v) for v in value] if isinstance(value, (list, tuple)) else [_text(value)]
+    if kind is int:
+        return _as_int(value)
+    return value if type(value) is int else _as_float(value)
 
 
 def is_streaming(attrs: dict[str, Any], params: dict[str, Any] | None = None) -> bool:
@@ -267,7 +288,7 @@ def ttft_seconds(attrs: dict[str, Any]) -> float | None:
     for key in ("gen_ai.response.time_to_first_chunk", "gen_ai.server.time_to_first_token"):
         value = _as_float(attrs.get(key))
         if value is not None:
-            return value
+            return value if 0 <= value and math.isfinite(value * 1000) else None  # in ms, it must fit
     return None
 
 
@@ -278,7 +299,7 @@ def finish_reasons(attrs: dict[str, Any]) -> list[str]:
         return [str(v) for v in value if v is not None]
     if isinstance(value, str) and value:
         decoded = parse_json(value) if value.startswith("[") else None
-        return [str(v) for v in decoded] if isinstance(decoded, list) else [value]
+        return [_text(v) for v in decoded] if isinstance(decoded, list) else [value]
     reasons = []
     i = 0
     while f"gen_ai.completion.{i}.finish_reason" in attrs:  # OpenLLMetry legacy
@@ -381,7 +402,7 @@ def parse_json(value: Any) -> Any:
         return None
 
 
-def blocks(content: Any) -> list[dict[str, Any]]:
+def blocks(content: Any, _depth: int = 0) -> list[dict[str, Any]]:
     """Converse content blocks for any vocabulary's message content (text, parts, Bedrock blocks)."""
     if content is None:
         return []
@@ -392,9 +413,11 @@ def blocks(content: Any) -> list[dict[str, Any]]:
                 return blocks(decoded)
         return [{"text": content}]
     if isinstance(content, (list, tuple)):
+        if _depth > _MAX_DEPTH:  # lists in lists past any real message's: the rest is one block
+            return [{"text": _text(content)}]
         out: list[dict[str, Any]] = []
         for item in content:
-            out.extend(blocks(item))
+            out.extend(blocks(item, _depth + 1))
         return out
     if isinstance(content, dict):
         return [_part_block(content)]
@@ -496,6 +519,10 @@ def unflatten(attrs: dict[str, Any], prefix: str) -> list[Any]:
             continue
         parts = key[len(dotted):].split(".")
         if not parts[0].isdecimal():  # not isdigit(): int() refuses digits such as "²"
+            continue
+        # Positions past 9 digits (int() refuses 4,300) and paths longer than any vocabulary's
+        # (regrouped by recursion) are no real message's: the attribute is dropped.
+        if len(parts) > _MAX_PATH_SEGMENTS or any(len(p) > 9 and p.isdecimal() for p in parts):
             continue
         node = root
         for segment in parts[:-1]:
@@ -680,7 +707,41 @@ def _text(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, (int, float)):
         return str(value)
-    return orjson.dumps(value, default=str).decode()
+    try:
+        return orjson.dumps(value, default=str).decode()
+    except orjson.JSONEncodeError:  # nested past orjson's limit, or an integer past 64 bits
+        return orjson.dumps(json_safe(value)).decode()
+
+
+_MAX_DEPTH = 128  # orjson writes at most 255 levels; Python recurses at most 1,000
+_MAX_PATH_SEGMENTS = 32
+_INT64_MIN, _INT64_MAX, _UINT64_MAX = -(1 << 63), (1 << 63) - 1, (1 << 64) - 1
+_TOO_DEEP = f"(nested deeper than {_MAX_DEPTH} levels: not kept)"
+
+
+def bytes_text(raw: bytes) -> str:
+    """An OTLP ``bytesValue`` as text: what it spells when it is UTF-8, else base64 (as OTLP/JSON
+    writes bytes), so a value sent as bytes where text or a number was meant still reads."""
+    try:
+        return raw.decode()
+    except UnicodeDecodeError:
+        return base64.b64encode(raw).decode()
+
+
+def json_safe(value: Any, _depth: int = 0) -> Any:
+    """``value`` as orjson can always write it: nesting past 128 levels becomes a note saying so,
+    bytes become text, integers past 64 bits their digits, anything else not JSON its ``str``."""
+    if value is None or isinstance(value, (str, bool, float)):
+        return value
+    if isinstance(value, int):
+        return value if _INT64_MIN <= value <= _UINT64_MAX else str(value)
+    if isinstance(value, (dict, list, tuple)) and _depth >= _MAX_DEPTH:
+        return _TOO_DEEP
+    if isinstance(value, dict):
+        return {str(k): json_safe(v, _depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v, _depth + 1) for v in value]
+    return bytes_text(value) if isinstance(value, bytes) else str(value)
 
 
 def _maybe_json(value: Any) -> Any:
@@ -703,12 +764,12 @@ def _drop_none(mapping: dict[str, Any]) -> dict[str, Any]:
 def _as_int(value: Any) -> int | None:
     if isinstance(value, bool) or value is None:
         return None
-    if isinstance(value, int):
-        return value
-    try:
-        return int(float(value))
-    except (TypeError, ValueError, OverflowError):  # OverflowError: infinite
-        return None
+    if not isinstance(value, int):
+        try:
+            value = int(float(value))
+        except (TypeError, ValueError, OverflowError):  # OverflowError: infinite
+            return None
+    return value if _INT64_MIN <= value <= _INT64_MAX else None  # the store's integers are 64-bit
 
 
 def _as_float(value: Any) -> float | None:
@@ -716,9 +777,9 @@ def _as_float(value: Any) -> float | None:
         return None
     try:
         result = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
-    return None if result != result else result
+    return result if math.isfinite(result) else None
 
 
 _THROTTLE_WORDS = re.compile(r"throttl|ratelimit|rate_limit|rate limit|toomanyrequests|too many requests|\b429\b", re.I)
