@@ -78,3 +78,32 @@ def test_when_writes_back_up_the_server_answers_503_with_retry_after(server):
     finally:
         app_gate.in_flight = 0
     assert httpx.post(f"{server.url}/api/v1/records", json=[]).status_code == 200
+
+
+def test_concurrent_small_requests_each_get_their_own_counts(server):
+    """Requests committed together (group commit) still answer for themselves: across all answers
+    every distinct record is written exactly once, and each request accounts for all its lines."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from dashcam.simulate.sample_logs import SampleSpec, generate_records
+
+    lines = [orjson.dumps(r) for r in generate_records(SampleSpec(records=300, hours=1, seed=8))]
+    # 24 requests of 50 lines over a window that slides by 10: most lines are sent five times.
+    bodies = [lines[i:i + 50] + [b"{bad"] for i in range(0, 240, 10)]
+
+    def send(body):
+        with httpx.Client(timeout=60) as client:
+            response = client.post(f"{server.url}/api/v1/records", params={"logGroup": "/burst"},
+                                   content=b"\n".join(body), headers={"content-type": "application/x-ndjson"})
+            assert response.status_code == 200, response.text
+            return response.json()["data"]
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(send, bodies))
+    for body, answer in zip(bodies, answers):
+        assert answer["written"] + answer["duplicates"] == len(body) - 1
+        assert answer["rejected"] == [{"index": len(body) - 1, "reason": "not valid JSON"}]
+    distinct = len({line for body in bodies for line in body[:-1]})
+    assert sum(a["written"] for a in answers) == distinct
+    stored = httpx.post(f"{server.url}/api/v1/query", json={"query": "stats count(*) as n", "logGroups": ["/burst"]})
+    assert stored.json()["data"]["rows"] == [{"n": distinct}]

@@ -115,3 +115,19 @@ def test_rewriting_the_same_batch_stores_nothing_twice(store_of):
         assert (first.written, first.duplicates) == (6, 6)
         assert (second.written, second.duplicates) == (0, 12)
         assert store.execute("SELECT count(*) FROM events") == [(6,)]
+
+
+def test_a_raw_write_lists_the_rows_it_stored_and_the_repeats_when_asked(store_of):
+    """report_rows: the first of each new event is stored; later copies in the batch and events
+    stored before are duplicates; refused and blank lines are neither."""
+    store = store_of()
+    lines = SAMPLES.read_bytes().splitlines()
+    store.write_raw(_batch(lines[:2])[0], source="api")
+    batch = [lines[0], lines[2], b"{bad", lines[3], b"", lines[2], lines[1], lines[4]]
+    table, _ = _batch(batch)
+    result = store.write_raw(table, source="api", report_rows=True)
+    assert result.stored_rows == [1, 3, 7]
+    assert result.duplicate_rows == [0, 5, 6]
+    assert [row for row, _ in result.rejected] == [2]
+    assert (result.written, result.duplicates) == (3, 3)
+    assert store.write_raw(table, source="api").stored_rows is None

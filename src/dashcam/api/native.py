@@ -7,6 +7,7 @@ Success bodies are ``{"data": ...}``; errors are ``{"error": {"code", "message",
 
 from __future__ import annotations
 
+import asyncio
 import zlib
 from typing import Any
 
@@ -18,8 +19,8 @@ from starlette.concurrency import run_in_threadpool
 
 from dashcam.api.auth import current_principal
 from dashcam.errors import ForbiddenError, InputError, NotFoundError
+from dashcam.ingest_group import GroupCommitter
 from dashcam.keys import Principal
-from dashcam.ingest import BatchWriter
 from dashcam.query.compiler import parse_ptr
 from dashcam.query.dialects import and_, col, get_dialect, lit
 from dashcam.query.results import decode_value
@@ -89,21 +90,22 @@ async def ingest_records(
     body = await read_body(request)
     content_type = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
     lines = _as_lines(body, ndjson=content_type in ("application/x-ndjson", "application/jsonl", "text/plain"))
-    dashcam = _dashcam(request)
-
-    def commit() -> tuple[Any, list]:
-        writer = BatchWriter(dashcam.store, source=API_SOURCE)
-        with writer:
-            writer.add_lines(logGroup, logStream, frame_lines(lines), "body", 0)
-        return writer.result, writer.rejections
-
     async with request.app.state.write_gate.slot():
-        result, rejections = await run_in_threadpool(commit)
+        framed = await run_in_threadpool(frame_lines, lines)
+        outcome = await asyncio.wrap_future(_committer(request.app).submit(logGroup, logStream, framed))
     return {"data": {
-        "written": result.written,
-        "duplicates": result.duplicates,
-        "rejected": [{"index": r.line, "reason": r.reason} for r in rejections],
+        "written": outcome.written,
+        "duplicates": outcome.duplicates,
+        "rejected": [{"index": index, "reason": reason} for index, reason in outcome.rejected],
     }}
+
+
+def _committer(app: Any) -> GroupCommitter:
+    """The app's one committer of ingest requests (see :mod:`dashcam.ingest_group`), made on first use."""
+    committer = getattr(app.state, "ingest_committer", None)
+    if committer is None:
+        committer = app.state.ingest_committer = GroupCommitter(lambda: app.state.dashcam.store, source=API_SOURCE)
+    return committer
 
 
 def _as_lines(body: bytes, *, ndjson: bool) -> bytes:

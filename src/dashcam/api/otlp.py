@@ -27,8 +27,6 @@ import base64
 import concurrent.futures
 import contextlib
 import logging
-import queue
-import threading
 import time
 import zlib
 from collections import Counter
@@ -54,6 +52,7 @@ from starlette.concurrency import run_in_threadpool
 
 from dashcam.api.auth import current_principal
 from dashcam.errors import AuthError, DashcamError, ForbiddenError, InputError
+from dashcam.ingest_group import CommitQueue
 from dashcam.keys import Principal
 from dashcam.records import normalize
 from dashcam.records import timestamp_ms as _records_timestamp_ms
@@ -168,9 +167,8 @@ class GroupCommitter:
 
     def __init__(self, store_of) -> None:
         self._store_of = store_of
-        self._queue: queue.SimpleQueue = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name="dashcam-otlp-commit", daemon=True)
-        self._thread.start()
+        self._queue: CommitQueue[tuple[pa.Table, concurrent.futures.Future]] = CommitQueue(
+            self._commit_group, lambda item: item[0].num_rows, max_rows=GROUP_COMMIT_ROWS, name="dashcam-otlp-commit")
 
     def submit(self, table: pa.Table) -> concurrent.futures.Future:
         future: concurrent.futures.Future = concurrent.futures.Future()
@@ -178,37 +176,17 @@ class GroupCommitter:
         return future
 
     def stop(self) -> None:
-        self._queue.put(None)
-        self._thread.join(30)
+        self._queue.stop()
 
-    def _run(self) -> None:
-        while True:
-            item = self._queue.get()
-            if item is None:
-                return
-            items = [item]
-            rows = item[0].num_rows
-            stopping = False
-            while rows < GROUP_COMMIT_ROWS:
-                try:
-                    more = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if more is None:
-                    stopping = True
-                    break
-                items.append(more)
-                rows += more[0].num_rows
-            try:
-                result = write_tables(self._store_of(), [table for table, _ in items])
-            except BaseException as exc:  # handed to every waiting request, never lost
-                for _, future in items:
-                    future.set_exception(exc)
-            else:
-                for _, future in items:
-                    future.set_result(result)
-            if stopping:
-                return
+    def _commit_group(self, items: list[tuple[pa.Table, concurrent.futures.Future]]) -> None:
+        try:
+            result = write_tables(self._store_of(), [table for table, _ in items])
+        except BaseException as exc:  # handed to every waiting request, never lost
+            for _, future in items:
+                future.set_exception(exc)
+        else:
+            for _, future in items:
+                future.set_result(result)
 
 
 class Receiver:

@@ -159,11 +159,17 @@ class ProtectedStore(Store):
             self.protection.vault.put(originals)  # committed before the events: an acknowledged event can be unmasked
         return self.inner.write_batch(batch)
 
-    def write_raw(self, batch: pa.Table, *, source: str, provider: str = "aws.bedrock") -> RawWriteResult:
+    @property
+    def reports_rows(self) -> bool:  # type: ignore[override]
+        return self.inner.reports_rows
+
+    def write_raw(
+        self, batch: pa.Table, *, source: str, provider: str = "aws.bedrock", report_rows: bool = False
+    ) -> RawWriteResult:
         batch, originals = self.protection.protect_raw(batch, source=source, provider=provider)
         if originals:
             self.protection.vault.put(originals)
-        return self.inner.write_raw(batch, source=source, provider=provider)
+        return self.inner.write_raw(batch, source=source, provider=provider, report_rows=report_rows)
 
     # ------------------------------------------------------------------ admin actions: audited
 

@@ -72,11 +72,18 @@ class WriteResult:
 
 @dataclass(frozen=True)
 class RawWriteResult:
-    """A committed raw write: the totals, and the rows refused as (row_idx, reason)."""
+    """A committed raw write: the totals, and the rows refused as (row_idx, reason).
+
+    With ``write_raw(..., report_rows=True)`` it also says which rows were newly stored
+    (``stored_rows``) and which were re-deliveries (``duplicate_rows``), as row_idx lists: callers
+    that commit several requests together give each its own counts. Otherwise both are None.
+    """
 
     written: int
     duplicates: int
     rejected: list[tuple[int, str]]
+    stored_rows: list[int] | None = None
+    duplicate_rows: list[int] | None = None
 
 
 @dataclass(frozen=True)
@@ -112,6 +119,8 @@ class Store(ABC):
     """Where events live. One writer at a time; reads never wait for writes."""
 
     dialect: ClassVar[str]
+    # Whether write_raw(..., report_rows=True) lists stored and duplicate rows (see RawWriteResult).
+    reports_rows: ClassVar[bool] = False
 
     @abstractmethod
     def write_batch(self, batch: pa.Table) -> WriteResult:
@@ -122,13 +131,16 @@ class Store(ABC):
         the batch are created as needed.
         """
 
-    def write_raw(self, batch: pa.Table, *, source: str, provider: str = "aws.bedrock") -> RawWriteResult:
+    def write_raw(
+        self, batch: pa.Table, *, source: str, provider: str = "aws.bedrock", report_rows: bool = False
+    ) -> RawWriteResult:
         """Normalize and commit raw JSON records built by :class:`~dashcam.store.batch.RawBatchBuilder`.
 
         Blank lines are passed over. Rows that are not a JSON object with a usable ``timestamp``
         are refused as (row_idx, reason); the rest are committed as one batch, re-deliveries
-        counted as duplicates. This default parses in Python with :func:`dashcam.records.normalize`;
-        adapters may do the same work inside their engine.
+        counted as duplicates (and, with ``report_rows``, listed: see :class:`RawWriteResult`).
+        This default parses in Python with :func:`dashcam.records.normalize`; adapters may do the
+        same work inside their engine.
         """
         builder = EventBatchBuilder()
         rejected: list[tuple[int, str]] = []

@@ -175,6 +175,7 @@ class ClickHouseStore(Store):
     """Events in a ClickHouse database (server, cluster or chDB), behind the Store port."""
 
     dialect = "clickhouse"
+    reports_rows = True
 
     def __init__(self, target: ClickHouseTarget) -> None:
         self.target = target
@@ -275,15 +276,17 @@ class ClickHouseStore(Store):
         with self._write_lock:
             return self._guarded(lambda: self._commit_events(batch))
 
-    def write_raw(self, batch: pa.Table, *, source: str, provider: str = "aws.bedrock") -> RawWriteResult:
+    def write_raw(
+        self, batch: pa.Table, *, source: str, provider: str = "aws.bedrock", report_rows: bool = False
+    ) -> RawWriteResult:
         # JSON is parsed once per line, in C++ on every core, into a staging table; see
         # clickhouse_ingest (the Python path of the base class gives the same rows, 10x slower).
         if batch.num_rows == 0:
-            return RawWriteResult(0, 0, [])
+            return RawWriteResult(0, 0, [], [] if report_rows else None, [] if report_rows else None)
         with self._write_lock:
-            return self._guarded(lambda: self._commit_raw(batch, source, provider))
+            return self._guarded(lambda: self._commit_raw(batch, source, provider, report_rows))
 
-    def _commit_raw(self, batch: pa.Table, source: str, provider: str) -> RawWriteResult:
+    def _commit_raw(self, batch: pa.Table, source: str, provider: str, report_rows: bool) -> RawWriteResult:
         writer, suffix = self._writer, uuid.uuid4().hex[:16]
         incoming, ready, fresh = (f"_dashcam_{name}_{suffix}" for name in ("incoming", "ready", "fresh"))
         columns = ", ".join(quote_ident(c) for c in EVENT_COLUMN_NAMES)
@@ -300,10 +303,10 @@ class ClickHouseStore(Store):
                 f"SELECT count(), min(toUnixTimestamp64Milli(ts)), max(toUnixTimestamp64Milli(ts)) FROM {ready}"
                 " WHERE ts IS NOT NULL").result_rows[0]
             if not timestamped:
-                return RawWriteResult(0, 0, rejected)
+                return RawWriteResult(0, 0, rejected, [] if report_rows else None, [] if report_rows else None)
             # New events: not stored yet (in the batch's groups and time span), the first of each id.
             writer.command(
-                f"CREATE TABLE {fresh} ENGINE = Memory AS SELECT {columns} FROM {ready}"
+                f"CREATE TABLE {fresh} ENGINE = Memory AS SELECT row_idx, {columns} FROM {ready}"
                 f" WHERE ts IS NOT NULL AND (log_group, event_id) NOT IN ("
                 f"  SELECT log_group, event_id FROM {EVENTS_TABLE} WHERE log_group IN (SELECT log_group FROM {ready})"
                 f"  AND {_MS_BETWEEN})"
@@ -318,7 +321,13 @@ class ClickHouseStore(Store):
                 " min(toUnixTimestamp64Milli(ts)), max(toUnixTimestamp64Milli(ts)),"
                 f" max(toUnixTimestamp64Milli(ingestion_time)) FROM {ready} WHERE ts IS NOT NULL"
                 " GROUP BY log_group, log_stream"))
-            return RawWriteResult(written, int(timestamped) - written, rejected)
+            stored_rows = duplicate_rows = None
+            if report_rows:
+                stored_rows = sorted(int(r) for (r,) in writer.query(f"SELECT row_idx FROM {fresh}").result_rows)
+                kept = set(stored_rows)
+                duplicate_rows = [int(r) for (r,) in writer.query(
+                    f"SELECT row_idx FROM {ready} WHERE ts IS NOT NULL ORDER BY row_idx").result_rows if int(r) not in kept]
+            return RawWriteResult(written, int(timestamped) - written, rejected, stored_rows, duplicate_rows)
         finally:
             for table in (fresh, ready, incoming):
                 try:

@@ -81,6 +81,7 @@ class DuckDBStore(Store):
     """Events in ``<data_dir>/dashcam.duckdb`` (or an explicit ``.duckdb`` file path)."""
 
     dialect = "duckdb"
+    reports_rows = True
 
     def __init__(self, path: str | Path, *, read_only: bool = False, encryption_key: str | None = None) -> None:
         path = Path(path)
@@ -129,10 +130,12 @@ class DuckDBStore(Store):
         with self._write_lock, self._registered(batch):
             return self._in_transaction(lambda: self._commit_events("incoming", batch.num_rows))
 
-    def write_raw(self, batch: pa.Table, *, source: str, provider: str = "aws.bedrock") -> RawWriteResult:
+    def write_raw(
+        self, batch: pa.Table, *, source: str, provider: str = "aws.bedrock", report_rows: bool = False
+    ) -> RawWriteResult:
         # JSON is parsed once, in C++ on every core, into a staging table; see duckdb_ingest.
         if batch.num_rows == 0:
-            return RawWriteResult(0, 0, [])
+            return RawWriteResult(0, 0, [], [] if report_rows else None, [] if report_rows else None)
         with self._write_lock, self._registered(batch):
             def work() -> RawWriteResult:
                 con = self._con
@@ -149,12 +152,26 @@ class DuckDBStore(Store):
                     f"TABLE ready AS {READY_SQL}"
                 con.execute(f"CREATE OR REPLACE TEMP {ready}")
                 con.execute(f"CREATE OR REPLACE TEMP VIEW ready_events AS {ready_events_sql()}")
-                result = self._commit_events("ready_events", int(timestamped), bounds_from="ready")
+                stored_ids: list[int] | None = [] if report_rows else None
+                result = self._commit_events("ready_events", int(timestamped), bounds_from="ready",
+                                             returning=stored_ids)
+                stored_rows = duplicate_rows = None
+                if report_rows:
+                    stored_rows, duplicate_rows = self._row_outcomes(set(stored_ids or ()))
                 for statement in ("DROP VIEW ready_events", f"DROP {ready.split()[0]} ready", "DROP TABLE staged"):
                     con.execute(statement)
-                return RawWriteResult(result.written, result.duplicates, rejected)
+                return RawWriteResult(result.written, result.duplicates, rejected, stored_rows, duplicate_rows)
 
             return self._in_transaction(work)
+
+    def _row_outcomes(self, stored_ids: set[int]) -> tuple[list[int], list[int]]:
+        """(stored, duplicate) row_idx lists of a raw write: ``ready`` holds the first row of each
+        id; every other timestamped row of ``staged`` repeats an event stored before or now."""
+        first_rows = self._con.execute("SELECT row_idx, event_id FROM ready").fetchall()
+        stored = sorted(row for row, event_id in first_rows if event_id in stored_ids)
+        kept = set(stored)
+        timestamped = self._con.execute("SELECT row_idx FROM staged WHERE ts IS NOT NULL ORDER BY row_idx").fetchall()
+        return stored, [row for (row,) in timestamped if row not in kept]
 
     @contextmanager
     def _price_ranges(self) -> Iterator[None]:
@@ -192,8 +209,11 @@ class DuckDBStore(Store):
                                  "stored; free space and retry") from None
             raise StoreError(f"write failed, nothing from this batch was stored: {exc}") from None
 
-    def _commit_events(self, relation: str, rows: int, bounds_from: str | None = None) -> WriteResult:
-        """Insert the events of ``relation`` not already stored, and account groups and streams."""
+    def _commit_events(
+        self, relation: str, rows: int, bounds_from: str | None = None, returning: list[int] | None = None
+    ) -> WriteResult:
+        """Insert the events of ``relation`` not already stored, and account groups and streams.
+        The ids of the events inserted are appended to ``returning`` when it is given."""
         con = self._con
         now = int(time.time() * 1000)
         con.execute(
@@ -205,14 +225,17 @@ class DuckDBStore(Store):
         # Only events in the batch's time span can be re-deliveries: bounding the anti-join by
         # ts lets DuckDB skip every row group outside it.
         bounds = con.execute(f"SELECT min(ts)::TIMESTAMP, max(ts)::TIMESTAMP FROM {bounds_from or relation}").fetchone()
-        inserted = con.execute(
-            f"""INSERT INTO {EVENTS_TABLE}
+        insert = f"""INSERT INTO {EVENTS_TABLE}
                 SELECT i.* FROM {relation} i
                 ANTI JOIN (
                     SELECT e.event_id, e.log_group FROM {EVENTS_TABLE} e WHERE e.ts BETWEEN ? AND ?
-                ) d ON d.event_id = i.event_id AND d.log_group = i.log_group""",
-            list(bounds),
-        ).fetchone()[0]
+                ) d ON d.event_id = i.event_id AND d.log_group = i.log_group"""
+        if returning is None:
+            inserted = con.execute(insert, list(bounds)).fetchone()[0]
+        else:
+            ids = [event_id for (event_id,) in con.execute(f"{insert} RETURNING event_id", list(bounds)).fetchall()]
+            returning.extend(ids)
+            inserted = len(ids)
         con.execute(
             f"""INSERT INTO {LOG_STREAMS_TABLE}
                     (log_group, name, created_ms, first_event_ms, last_event_ms, last_ingestion_ms)

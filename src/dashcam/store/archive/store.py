@@ -112,8 +112,14 @@ class ArchivedStore(Store):
     def write_batch(self, batch: pa.Table) -> WriteResult:
         return self.inner.write_batch(batch)
 
-    def write_raw(self, batch: pa.Table, *, source: str, provider: str = "aws.bedrock") -> RawWriteResult:
-        return self.inner.write_raw(batch, source=source, provider=provider)
+    @property
+    def reports_rows(self) -> bool:  # type: ignore[override]
+        return self.inner.reports_rows
+
+    def write_raw(
+        self, batch: pa.Table, *, source: str, provider: str = "aws.bedrock", report_rows: bool = False
+    ) -> RawWriteResult:
+        return self.inner.write_raw(batch, source=source, provider=provider, report_rows=report_rows)
 
     def create_log_group(self, name: str, *, exist_ok: bool = False) -> None:
         self.inner.create_log_group(name, exist_ok=exist_ok)

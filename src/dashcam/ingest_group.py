@@ -1,0 +1,164 @@
+"""Group commit for requests that each carry a few raw records: many requests, one commit.
+
+A store commit costs nearly as much for 500 lines as for 5,000 (planning, the write-ahead log,
+checkpoints), so a server answering many small ingest requests one commit each spends its time
+committing. Here one thread commits: while it commits, the requests that arrive queue up, and the
+next commit takes all of them. Each request still gets its own counts — the store lists which rows
+it stored and which were re-deliveries — and its answer only once its records are durable.
+"""
+
+from __future__ import annotations
+
+import bisect
+import concurrent.futures
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from dashcam.errors import DashcamError, StoreError
+from dashcam.sources.lines import FramedLines
+from dashcam.store.base import RawWriteResult, Store
+from dashcam.store.batch import RawBatchBuilder
+
+DEFAULT_GROUP_ROWS = 2 * 122_880  # a commit takes requests until it holds this many lines
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class RequestOutcome:
+    """What one request's commit did: lines newly stored, re-deliveries, and refused lines as
+    (0-based line index in the request, reason)."""
+
+    written: int
+    duplicates: int
+    rejected: list[tuple[int, str]]
+
+
+@dataclass
+class _Pending:
+    log_group: str
+    log_stream: str
+    lines: FramedLines
+    future: concurrent.futures.Future
+
+
+class CommitQueue(Generic[T]):
+    """A writer thread that takes what is queued in groups — everything waiting, up to ``max_rows``
+    as counted by ``rows_of`` — and hands each group to ``commit_group`` (which must not raise)."""
+
+    def __init__(self, commit_group: Callable[[list[T]], None], rows_of: Callable[[T], int], *,
+                 max_rows: int, name: str) -> None:
+        self._commit_group = commit_group
+        self._rows_of = rows_of
+        self.max_rows = max_rows
+        self._queue: queue.SimpleQueue[T | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def put(self, item: T) -> None:
+        """Queue one item for the next group."""
+        self._queue.put(item)
+
+    def stop(self) -> None:
+        """Commit what is queued, then end the writer thread."""
+        self._queue.put(None)
+        self._thread.join(60)
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            group, stopping = [first], False
+            rows = self._rows_of(first)
+            while rows < self.max_rows:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    stopping = True
+                    break
+                group.append(more)
+                rows += self._rows_of(more)
+            self._commit_group(group)
+            if stopping:
+                return
+
+
+class GroupCommitter:
+    """One writer thread committing the raw lines of concurrent requests, many per commit.
+
+    ``store_of`` returns the store to write to (looked up per commit, so a test may swap it).
+    Stores that cannot list rows per outcome (``Store.reports_rows``) get one commit per request.
+    """
+
+    def __init__(self, store_of: Callable[[], Store], *, source: str, max_rows: int = DEFAULT_GROUP_ROWS) -> None:
+        self._store_of = store_of
+        self.source = source
+        self.commits = 0  # how many commits carried the requests so far
+        self._queue: CommitQueue[_Pending] = CommitQueue(
+            self._commit_group, lambda pending: len(pending.lines), max_rows=max_rows, name="dashcam-ingest-commit")
+
+    def submit(self, log_group: str, log_stream: str, lines: FramedLines) -> concurrent.futures.Future:
+        """Queue one request's lines; the future gives its :class:`RequestOutcome` once durable,
+        or the store's error (then nothing of the request was stored)."""
+        future: concurrent.futures.Future = concurrent.futures.Future()
+        if not len(lines):
+            future.set_result(RequestOutcome(0, 0, []))
+        else:
+            self._queue.put(_Pending(log_group, log_stream, lines, future))
+        return future
+
+    def stop(self) -> None:
+        """Commit what is queued, then end the writer thread."""
+        self._queue.stop()
+
+    def _commit_group(self, group: list[_Pending]) -> None:
+        store = self._store_of()
+        if store.reports_rows:
+            self._commit(store, group)
+        else:
+            for pending in group:
+                self._commit(store, [pending])
+
+    def _commit(self, store: Store, group: list[_Pending]) -> None:
+        builder = RawBatchBuilder()
+        starts = []
+        for pending in group:
+            starts.append(len(builder))
+            lines = pending.lines
+            builder.extend(pending.log_group, pending.log_stream, lines.array, lines.event_ids(pending.log_group),
+                           "request", 0)
+        try:
+            table, refused = builder.build()
+            result = store.write_raw(table, source=self.source, report_rows=len(group) > 1)
+        except BaseException as exc:  # handed to every waiting request, never lost
+            error = exc if isinstance(exc, DashcamError) else StoreError(f"write failed: {exc}")
+            for pending in group:
+                pending.future.set_exception(error)
+            return
+        self.commits += 1
+        if len(group) == 1:
+            group[0].future.set_result(RequestOutcome(result.written, result.duplicates,
+                                                      sorted(refused + result.rejected)))
+            return
+        for index, outcome in enumerate(_split(result, refused, starts)):
+            group[index].future.set_result(outcome)
+
+
+def _split(result: RawWriteResult, refused: list[tuple[int, str]], starts: list[int]) -> list[RequestOutcome]:
+    """Each request's share of one commit, by the row ranges its lines took (``starts``)."""
+    written = [0] * len(starts)
+    duplicates = [0] * len(starts)
+    rejected: list[list[tuple[int, str]]] = [[] for _ in starts]
+    for row in result.stored_rows or ():
+        written[bisect.bisect_right(starts, row) - 1] += 1
+    for row in result.duplicate_rows or ():
+        duplicates[bisect.bisect_right(starts, row) - 1] += 1
+    for row, reason in sorted(refused + result.rejected):
+        index = bisect.bisect_right(starts, row) - 1
+        rejected[index].append((row - starts[index], reason))
+    return [RequestOutcome(w, d, r) for w, d, r in zip(written, duplicates, rejected)]
