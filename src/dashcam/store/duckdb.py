@@ -42,6 +42,12 @@ from dashcam.store.schema import (
 T = TypeVar("T")
 
 DATABASE_FILE = "dashcam.duckdb"
+# Write-ahead log size that triggers a checkpoint. A checkpoint rewrites the table's last, partly
+# filled row group, so at DuckDB's 16 MB one every few small commits (a server's 2,000-event OTLP
+# or 5,000-record API writes) costs more than the writes: at 128 MB such commits run ~35-40%
+# faster (measured with 2,000 events per commit and 5,000 raw records per commit).
+# The price: up to this much log to replay after a crash, and to hold in memory until checkpointed.
+CHECKPOINT_THRESHOLD = "128MB"
 
 _SQL_TYPES = {"int": "BIGINT", "float": "DOUBLE", "string": "VARCHAR", "timestamp": "TIMESTAMP"}
 
@@ -103,6 +109,7 @@ class DuckDBStore(Store):
                 )
             self._con.execute("SET TimeZone = 'UTC'")
             if not read_only:
+                self._con.execute(f"SET checkpoint_threshold = '{CHECKPOINT_THRESHOLD}'")
                 for statement in _DDL:
                     self._con.execute(statement)
         except duckdb.IOException as exc:
