@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import bisect
 import concurrent.futures
+import logging
 import queue
 import threading
 from collections.abc import Callable
@@ -24,6 +25,7 @@ from dashcam.store.batch import RawBatchBuilder
 
 DEFAULT_GROUP_ROWS = 2 * 122_880  # a commit takes requests until it holds this many lines
 T = TypeVar("T")
+log = logging.getLogger("dashcam.ingest")
 
 
 @dataclass(frozen=True)
@@ -83,7 +85,10 @@ class CommitQueue(Generic[T]):
                     break
                 group.append(more)
                 rows += self._rows_of(more)
-            self._commit_group(group)
+            try:
+                self._commit_group(group)
+            except Exception:  # a bug there must not stop every later commit with it
+                log.exception("%s: committing a group failed", self._thread.name)
             if stopping:
                 return
 
@@ -125,6 +130,19 @@ class GroupCommitter:
                 self._commit(store, [pending])
 
     def _commit(self, store: Store, group: list[_Pending]) -> None:
+        """Commit ``group`` as one batch and answer each request; any failure answers them all."""
+        try:
+            outcomes = self._write(store, group)
+        except BaseException as exc:  # handed to every waiting request, never lost
+            error = exc if isinstance(exc, DashcamError) else StoreError(f"write failed: {exc}")
+            for pending in group:
+                pending.future.set_exception(error)
+            return
+        self.commits += 1
+        for pending, outcome in zip(group, outcomes):
+            pending.future.set_result(outcome)
+
+    def _write(self, store: Store, group: list[_Pending]) -> list[RequestOutcome]:
         builder = RawBatchBuilder()
         starts = []
         for pending in group:
@@ -132,21 +150,11 @@ class GroupCommitter:
             lines = pending.lines
             builder.extend(pending.log_group, pending.log_stream, lines.array, lines.event_ids(pending.log_group),
                            "request", 0)
-        try:
-            table, refused = builder.build()
-            result = store.write_raw(table, source=self.source, report_rows=len(group) > 1)
-        except BaseException as exc:  # handed to every waiting request, never lost
-            error = exc if isinstance(exc, DashcamError) else StoreError(f"write failed: {exc}")
-            for pending in group:
-                pending.future.set_exception(error)
-            return
-        self.commits += 1
+        table, refused = builder.build()
+        result = store.write_raw(table, source=self.source, report_rows=len(group) > 1)
         if len(group) == 1:
-            group[0].future.set_result(RequestOutcome(result.written, result.duplicates,
-                                                      sorted(refused + result.rejected)))
-            return
-        for index, outcome in enumerate(_split(result, refused, starts)):
-            group[index].future.set_result(outcome)
+            return [RequestOutcome(result.written, result.duplicates, sorted(refused + result.rejected))]
+        return _split(result, refused, starts)
 
 
 def _split(result: RawWriteResult, refused: list[tuple[int, str]], starts: list[int]) -> list[RequestOutcome]:
