@@ -15,8 +15,8 @@ from typing import Any
 import pyarrow as pa
 
 from dashcam.errors import DashcamError, StoreError
-from dashcam.store.base import Store, WriteResult
 from dashcam.sources.lines import FramedLines
+from dashcam.store.base import Store, WriteResult
 from dashcam.store.batch import EventBatchBuilder, RawBatchBuilder
 
 DEFAULT_BATCH_SIZE = 2 * 122_880  # two of DuckDB's row groups (see add_lines)
@@ -86,7 +86,7 @@ class BatchWriter:
     def add_lines(self, log_group: str, log_stream: str, lines: FramedLines, location: str, first_line: int) -> None:
         """Queue raw JSON lines (one record each) of ``location``, the first being ``first_line``.
 
-        Batches are cut at exactly ``batch_size`` rows: the default is DuckDB's row group size, and
+        Batches are cut at exactly ``batch_size`` rows: the default is two DuckDB row groups, and
         a commit of whole row groups is written once, where a partial one is rewritten later.
         """
         done = 0

@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from dashcam.errors import DashcamError, StoreError
+from dashcam.ingest import DEFAULT_BATCH_SIZE
 from dashcam.sources.lines import FramedLines
 from dashcam.store.base import RawWriteResult, Store
 from dashcam.store.batch import RawBatchBuilder
 
-DEFAULT_GROUP_ROWS = 2 * 122_880  # a commit takes requests until it holds this many lines
 T = TypeVar("T")
 log = logging.getLogger("dashcam.ingest")
 
@@ -96,11 +96,12 @@ class CommitQueue(Generic[T]):
 class GroupCommitter:
     """One writer thread committing the raw lines of concurrent requests, many per commit.
 
-    ``store_of`` returns the store to write to (looked up per commit, so a test may swap it).
+    A commit takes the queued requests until it holds ``max_rows`` lines. ``store_of`` returns the
+    store to write to (looked up per commit, so a test may swap it).
     Stores that cannot list rows per outcome (``Store.reports_rows``) get one commit per request.
     """
 
-    def __init__(self, store_of: Callable[[], Store], *, source: str, max_rows: int = DEFAULT_GROUP_ROWS) -> None:
+    def __init__(self, store_of: Callable[[], Store], *, source: str, max_rows: int = DEFAULT_BATCH_SIZE) -> None:
         self._store_of = store_of
         self.source = source
         self.commits = 0  # how many commits carried the requests so far

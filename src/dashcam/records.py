@@ -225,12 +225,6 @@ def stable_event_id(log_group: str, message: bytes) -> int:
     return xxh3_64_intdigest(message, _group_seed(log_group)) - 2**63
 
 
-def stable_event_ids(log_group: str, lines: list[bytes]) -> list[int]:
-    """:func:`stable_event_id` of many raw lines at once (a trailing CR is not part of a message)."""
-    seed = _group_seed(log_group)
-    return [xxh3_64_intdigest(line.rstrip(b"\r"), seed) - 2**63 for line in lines]
-
-
 def stable_event_ids_in(log_group: str, buffer: memoryview, starts: list[int], ends: list[int]) -> list[int]:
     """:func:`stable_event_id` of the messages ``buffer[starts[i]:ends[i]]``, hashed in place."""
     seed = _group_seed(log_group)

@@ -20,7 +20,7 @@ from botocore.config import Config
 from dashcam.protect import Policy, ProtectedStore, Protection
 from dashcam.query.compiler import parse_ptr
 from dashcam.store.batch import EventBatchBuilder, RawBatchBuilder
-from dashcam.records import stable_event_ids
+from dashcam.records import stable_event_id
 
 ALL_DETECTORS = ("email", "phone", "credit-card", "aws-access-key", "aws-secret-key", "ip-address", "bearer-token")
 MARKER = "HarmlessControlMarker"
@@ -136,7 +136,7 @@ def test_without_a_policy_events_are_stored_byte_for_byte(server):
 
 def _raw_batch(group: str, lines: list[bytes]) -> pa.Table:
     builder = RawBatchBuilder()
-    builder.extend(group, "s", pa.array(lines, pa.binary()), stable_event_ids(group, lines), "test", 1)
+    builder.extend(group, "s", pa.array(lines, pa.binary()), [stable_event_id(group, line) for line in lines], "test", 1)
     return builder.build()[0]
 
 

@@ -9,7 +9,6 @@ from pathlib import Path
 import orjson
 import pytest
 
-from dashcam.records import stable_event_ids
 from dashcam.sources.lines import frame_lines
 from dashcam.simulate.sample_logs import SampleSpec, generate_records
 from dashcam.store.base import Store
@@ -46,7 +45,7 @@ def _lines() -> list[bytes]:
 def _batch(lines: list[bytes]) -> tuple:
     builder = RawBatchBuilder()
     framed = frame_lines(b"\n".join(lines) + b"\n")
-    builder.extend("group", "stream", framed.array, stable_event_ids("group", lines), "file", 1)
+    builder.extend("group", "stream", framed.array, framed.event_ids("group"), "file", 1)
     return builder.build()[0], builder
 
 

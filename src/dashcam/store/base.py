@@ -85,6 +85,11 @@ class RawWriteResult:
     stored_rows: list[int] | None = None
     duplicate_rows: list[int] | None = None
 
+    @classmethod
+    def nothing_stored(cls, rejected: list[tuple[int, str]], *, report_rows: bool) -> "RawWriteResult":
+        """A write that stored no row (an empty batch, or every row refused)."""
+        return cls(0, 0, rejected, [] if report_rows else None, [] if report_rows else None)
+
 
 @dataclass(frozen=True)
 class LogGroupInfo:

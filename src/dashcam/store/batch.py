@@ -99,7 +99,7 @@ class RawBatchBuilder:
         self, log_group: str, log_stream: str, lines: pa.Array, event_ids: list[int], location: str, first_line: int
     ) -> None:
         """Add consecutive lines of ``location`` (a binary or string array, no line feeds), the first
-        being line number ``first_line``, with their :func:`~dashcam.records.stable_event_ids`."""
+        being line number ``first_line``, with their :func:`~dashcam.records.stable_event_id` each."""
         self._runs.append((self._rows, location, first_line))
         self._chunks.append((log_group, log_stream, lines, event_ids))
         self._rows += len(lines)

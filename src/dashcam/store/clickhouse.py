@@ -282,7 +282,7 @@ class ClickHouseStore(Store):
         # JSON is parsed once per line, in C++ on every core, into a staging table; see
         # clickhouse_ingest (the Python path of the base class gives the same rows, 10x slower).
         if batch.num_rows == 0:
-            return RawWriteResult(0, 0, [], [] if report_rows else None, [] if report_rows else None)
+            return RawWriteResult.nothing_stored([], report_rows=report_rows)
         with self._write_lock:
             return self._guarded(lambda: self._commit_raw(batch, source, provider, report_rows))
 
@@ -303,7 +303,7 @@ class ClickHouseStore(Store):
                 f"SELECT count(), min(toUnixTimestamp64Milli(ts)), max(toUnixTimestamp64Milli(ts)) FROM {ready}"
                 " WHERE ts IS NOT NULL").result_rows[0]
             if not timestamped:
-                return RawWriteResult(0, 0, rejected, [] if report_rows else None, [] if report_rows else None)
+                return RawWriteResult.nothing_stored(rejected, report_rows=report_rows)
             # New events: not stored yet (in the batch's groups and time span), the first of each id.
             writer.command(
                 f"CREATE TABLE {fresh} ENGINE = Memory AS SELECT row_idx, {columns} FROM {ready}"

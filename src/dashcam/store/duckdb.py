@@ -142,7 +142,7 @@ class DuckDBStore(Store):
     ) -> RawWriteResult:
         # JSON is parsed once, in C++ on every core, into a staging table; see duckdb_ingest.
         if batch.num_rows == 0:
-            return RawWriteResult(0, 0, [], [] if report_rows else None, [] if report_rows else None)
+            return RawWriteResult.nothing_stored([], report_rows=report_rows)
         with self._write_lock, self._registered(batch):
             def work() -> RawWriteResult:
                 con = self._con
@@ -154,10 +154,11 @@ class DuckDBStore(Store):
                 rejected = [] if timestamped == batch.num_rows else [
                     (int(i), str(reason)) for i, reason in con.execute(REJECTION_SQL).fetchall()]
                 # A batch without repeated ids (the usual case) needs no window to drop repeats.
-                unique = pc.count_distinct(batch["event_id"]).as_py() == batch.num_rows
-                ready = "VIEW ready AS SELECT * FROM staged WHERE ts IS NOT NULL" if unique else \
-                    f"TABLE ready AS {READY_SQL}"
-                con.execute(f"CREATE OR REPLACE TEMP {ready}")
+                if pc.count_distinct(batch["event_id"]).as_py() == batch.num_rows:
+                    ready_kind, ready_sql = "VIEW", "SELECT * FROM staged WHERE ts IS NOT NULL"
+                else:
+                    ready_kind, ready_sql = "TABLE", READY_SQL
+                con.execute(f"CREATE OR REPLACE TEMP {ready_kind} ready AS {ready_sql}")
                 con.execute(f"CREATE OR REPLACE TEMP VIEW ready_events AS {ready_events_sql()}")
                 stored_ids: list[int] | None = [] if report_rows else None
                 result = self._commit_events("ready_events", int(timestamped), bounds_from="ready",
@@ -165,7 +166,7 @@ class DuckDBStore(Store):
                 stored_rows = duplicate_rows = None
                 if report_rows:
                     stored_rows, duplicate_rows = self._row_outcomes(set(stored_ids or ()))
-                for statement in ("DROP VIEW ready_events", f"DROP {ready.split()[0]} ready", "DROP TABLE staged"):
+                for statement in ("DROP VIEW ready_events", f"DROP {ready_kind} ready", "DROP TABLE staged"):
                     con.execute(statement)
                 return RawWriteResult(result.written, result.duplicates, rejected, stored_rows, duplicate_rows)
 
