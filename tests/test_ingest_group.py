@@ -51,19 +51,22 @@ def one_at_a_time(store, reqs) -> list[RequestOutcome]:
 
 
 class Gate:
-    """Wraps a store: its first write_raw waits until released, so later requests pile up."""
+    """Wraps a store: its first prepare_raw waits until released, so later requests pile up."""
 
     def __init__(self, store):
         self.store, self.entered, self.release = store, threading.Event(), threading.Event()
         self.reports_rows = store.reports_rows
         self.batches: list[int] = []
 
-    def write_raw(self, batch, **kwargs):
+    def prepare_raw(self, batch, **kwargs):
         self.batches.append(batch.num_rows)
         if len(self.batches) == 1:
             self.entered.set()
             assert self.release.wait(30)
-        return self.store.write_raw(batch, **kwargs)
+        return self.store.prepare_raw(batch, **kwargs)
+
+    def commit_raw(self, prepared, **kwargs):
+        return self.store.commit_raw(prepared, **kwargs)
 
 
 def behind_a_commit(gate: Gate, reqs) -> tuple[GroupCommitter, RequestOutcome, list[RequestOutcome]]:
@@ -109,18 +112,27 @@ def test_a_store_that_cannot_list_rows_gets_one_commit_per_request(store_of):
     assert gate.batches == [1] + [len(lines) for _, lines in reqs]
 
 
-def test_a_failed_commit_fails_every_request_in_it_and_the_next_commit_works(store_of):
+@pytest.mark.parametrize("stage", ["prepare_raw", "commit_raw"])
+def test_a_failed_commit_fails_every_request_in_it_and_the_next_commit_works(store_of, stage):
     store = store_of()
 
     class Failing:
         reports_rows = True
         calls = 0
 
-        def write_raw(self, batch, **kwargs):
-            Failing.calls += 1
-            if Failing.calls == 1:
-                raise RuntimeError("disk on fire")
-            return store.write_raw(batch, **kwargs)
+        def prepare_raw(self, batch, **kwargs):
+            self._fail_once("prepare_raw")
+            return store.prepare_raw(batch, **kwargs)
+
+        def commit_raw(self, prepared, **kwargs):
+            self._fail_once("commit_raw")
+            return store.commit_raw(prepared, **kwargs)
+
+        def _fail_once(self, this_stage):
+            if this_stage == stage:
+                Failing.calls += 1
+                if Failing.calls == 1:
+                    raise RuntimeError("disk on fire")
 
     committer = GroupCommitter(lambda: Failing(), source="api")
     try:

@@ -502,13 +502,13 @@ def test_raw_batches_are_cut_at_exactly_the_batch_size(dashcam, tmp_path, monkey
     monkeypatch.setattr(bedrock_logs, "_CHUNK", 700)
     sizes = []
     inner = dashcam.store
-    original = type(inner).write_raw
+    original = type(inner).prepare_raw
 
     def recording(self, batch, **kwargs):
         sizes.append(batch.num_rows)
         return original(self, batch, **kwargs)
 
-    monkeypatch.setattr(type(inner), "write_raw", recording)
+    monkeypatch.setattr(type(inner), "prepare_raw", recording)
     records = list(generate_records(SampleSpec(records=50, hours=1, seed=5)))
     write(tmp_path / "a.jsonl", b"\n".join(orjson.dumps(r) for r in records[:23]) + b"\n")
     write(tmp_path / "b.json.gz", gzip.compress(b"\n".join(orjson.dumps(r) for r in records[23:]) + b"\n"))

@@ -1,8 +1,9 @@
 """The batched write path every source feeds: events in, committed batches out.
 
-Reading (Python, holds the GIL) and committing (DuckDB/ClickHouse, releases it) overlap: the
-caller fills a batch while a writer thread commits the previous one. The hand-over queue is
-bounded, so a slow store slows the reader instead of growing memory.
+Three stages overlap: the caller reads and frames a batch (Python, holds the GIL), a stager thread
+has the store parse the previous one (:meth:`~dashcam.store.base.Store.prepare_raw`, in the engine,
+GIL released), and a writer thread commits the one before that. The hand-over queues hold one
+batch each, so a slow store slows the reader instead of growing memory.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import pyarrow as pa
 
 from dashcam.errors import DashcamError, StoreError
 from dashcam.sources.lines import FramedLines
-from dashcam.store.base import Store, WriteResult
+from dashcam.store.base import PreparedRaw, Store, WriteResult
 from dashcam.store.batch import EventBatchBuilder, RawBatchBuilder
 
 DEFAULT_BATCH_SIZE = 2 * 122_880  # two of DuckDB's row groups (see add_lines)
@@ -32,11 +33,12 @@ class Rejection:
     reason: str
 
 
-@dataclass(frozen=True)
+@dataclass
 class _RawBatch:
     table: pa.Table
     builder: RawBatchBuilder
     refused: list[tuple[int, str]]
+    prepared: PreparedRaw | None = None  # set by the stager thread
 
 
 class BatchWriter:
@@ -53,7 +55,6 @@ class BatchWriter:
         store: Store,
         *,
         batch_size: int = DEFAULT_BATCH_SIZE,
-        queue_depth: int = 2,
         source: str = "api",
         provider: str = "aws.bedrock",
     ) -> None:
@@ -66,9 +67,12 @@ class BatchWriter:
         self._duplicates_in_batches = 0  # updated by the caller's thread only
         self._events = EventBatchBuilder()
         self._raw = RawBatchBuilder()
-        self._queue: queue.Queue[Any] = queue.Queue(maxsize=queue_depth)
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=1)  # caller -> stager
+        self._staged: queue.Queue[Any] = queue.Queue(maxsize=1)  # stager -> writer
         self._error: BaseException | None = None
+        self._stager = threading.Thread(target=self._stage_batches, name="dashcam-stager", daemon=True)
         self._thread = threading.Thread(target=self._run, name="dashcam-writer", daemon=True)
+        self._stager.start()
         self._thread.start()
 
     @property
@@ -104,16 +108,17 @@ class BatchWriter:
         done = threading.Event()
         self._put(done)
         while not done.wait(0.1):
-            if not self._thread.is_alive():
+            if not (self._thread.is_alive() and self._stager.is_alive()):
                 break
         self._raise_pending()
 
     def close(self) -> WriteResult:
-        """Flush, stop the writer thread, and return the totals."""
+        """Flush, stop the stager and writer threads, and return the totals."""
         try:
             self.flush()
         finally:
             self._queue.put(_STOP)
+            self._stager.join()
             self._thread.join()
         return self.result
 
@@ -149,24 +154,44 @@ class BatchWriter:
             except queue.Full:
                 continue
 
-    def _run(self) -> None:
+    def _stage_batches(self) -> None:
+        """Prepare raw batches in order and pass everything on to the writer thread."""
         while True:
             item = self._queue.get()
+            if isinstance(item, _RawBatch) and self._error is None:
+                try:
+                    item.prepared = self.store.prepare_raw(item.table, source=self.source, provider=self.provider)
+                except BaseException as exc:  # handed to the caller's thread, never lost
+                    self._fail(exc)
+            self._staged.put(item)
+            if item is _STOP:
+                return
+
+    def _run(self) -> None:
+        while True:
+            item = self._staged.get()
             if item is _STOP:
                 return
             if isinstance(item, threading.Event):
                 item.set()
                 continue
-            if self._error is not None:
-                continue  # after a failure, drain without writing; the caller gets the error
+            unstaged = isinstance(item, _RawBatch) and item.prepared is None  # the stager failed, or drained
+            if self._error is not None or unstaged:  # after a failure, drain without writing; the caller gets the error
+                if isinstance(item, _RawBatch) and item.prepared is not None:
+                    item.prepared.discard()
+                continue
             try:
                 self._write(item)
             except BaseException as exc:  # handed to the caller's thread, never lost
-                self._error = exc
+                self._fail(exc)
+
+    def _fail(self, exc: BaseException) -> None:
+        if self._error is None:
+            self._error = exc
 
     def _write(self, item: Any) -> None:
         if isinstance(item, _RawBatch):
-            result = self.store.write_raw(item.table, source=self.source, provider=self.provider)
+            result = self.store.commit_raw(item.prepared)
             for row_idx, reason in sorted(item.refused + result.rejected):
                 location, line = item.builder.origin(row_idx)
                 self.rejections.append(Rejection(location, line, reason))

@@ -3,8 +3,9 @@
 A store commit costs nearly as much for 500 lines as for 5,000 (planning, the write-ahead log,
 checkpoints), so a server answering many small ingest requests one commit each spends its time
 committing. Here one thread commits: while it commits, the requests that arrive queue up, and the
-next commit takes all of them. Each request still gets its own counts — the store lists which rows
-it stored and which were re-deliveries — and its answer only once its records are durable.
+next commit takes all of them (parsed by a second thread in the meantime). Each request still gets
+its own counts — the store lists which rows it stored and which were re-deliveries — and its answer
+only once its records are durable.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Generic, TypeVar
 from dashcam.errors import DashcamError, StoreError
 from dashcam.ingest import DEFAULT_BATCH_SIZE
 from dashcam.sources.lines import FramedLines
-from dashcam.store.base import RawWriteResult, Store
+from dashcam.store.base import PreparedRaw, RawWriteResult, Store
 from dashcam.store.batch import RawBatchBuilder
 
 T = TypeVar("T")
@@ -93,20 +94,36 @@ class CommitQueue(Generic[T]):
                 return
 
 
-class GroupCommitter:
-    """One writer thread committing the raw lines of concurrent requests, many per commit.
+@dataclass
+class _Prepared:
+    """A group whose lines the store has parsed, waiting for the committing thread."""
 
-    A commit takes the queued requests until it holds ``max_rows`` lines. ``store_of`` returns the
-    store to write to (looked up per commit, so a test may swap it).
-    Stores that cannot list rows per outcome (``Store.reports_rows``) get one commit per request.
+    store: Store
+    group: list[_Pending]
+    prepared: PreparedRaw
+    refused: list[tuple[int, str]]
+    starts: list[int]  # the row where each request's lines begin
+
+
+class GroupCommitter:
+    """Two threads committing the raw lines of concurrent requests, many per commit.
+
+    The first takes the queued requests, up to ``max_rows`` lines, and has the store parse them
+    (:meth:`~dashcam.store.base.Store.prepare_raw`) while the second commits the group before. So
+    parsing and committing, the two halves of a write, run side by side. ``store_of`` returns the
+    store to write to (looked up per group, so a test may swap it). Stores that cannot list rows
+    per outcome (``Store.reports_rows``) get one commit per request.
     """
 
     def __init__(self, store_of: Callable[[], Store], *, source: str, max_rows: int = DEFAULT_BATCH_SIZE) -> None:
         self._store_of = store_of
         self.source = source
         self.commits = 0  # how many commits carried the requests so far
+        self._ready: queue.Queue[_Prepared | None] = queue.Queue(maxsize=1)
+        self._committer = threading.Thread(target=self._commit_prepared, name="dashcam-ingest-commit", daemon=True)
+        self._committer.start()
         self._queue: CommitQueue[_Pending] = CommitQueue(
-            self._commit_group, lambda pending: len(pending.lines), max_rows=max_rows, name="dashcam-ingest-commit")
+            self._prepare_group, lambda pending: len(pending.lines), max_rows=max_rows, name="dashcam-ingest-prepare")
 
     def submit(self, log_group: str, log_stream: str, lines: FramedLines) -> concurrent.futures.Future:
         """Queue one request's lines; the future gives its :class:`RequestOutcome` once durable,
@@ -119,31 +136,22 @@ class GroupCommitter:
         return future
 
     def stop(self) -> None:
-        """Commit what is queued, then end the writer thread."""
+        """Commit what is queued, then end both threads."""
         self._queue.stop()
+        self._ready.put(None)
+        self._committer.join(60)
 
-    def _commit_group(self, group: list[_Pending]) -> None:
+    def _prepare_group(self, group: list[_Pending]) -> None:
         store = self._store_of()
-        if store.reports_rows:
-            self._commit(store, group)
-        else:
-            for pending in group:
-                self._commit(store, [pending])
+        for part in [group] if store.reports_rows else [[pending] for pending in group]:
+            try:
+                prepared = self._prepare(store, part)
+            except BaseException as exc:  # handed to every waiting request, never lost
+                _fail(part, exc)
+                continue
+            self._ready.put(prepared)
 
-    def _commit(self, store: Store, group: list[_Pending]) -> None:
-        """Commit ``group`` as one batch and answer each request; any failure answers them all."""
-        try:
-            outcomes = self._write(store, group)
-        except BaseException as exc:  # handed to every waiting request, never lost
-            error = exc if isinstance(exc, DashcamError) else StoreError(f"write failed: {exc}")
-            for pending in group:
-                pending.future.set_exception(error)
-            return
-        self.commits += 1
-        for pending, outcome in zip(group, outcomes):
-            pending.future.set_result(outcome)
-
-    def _write(self, store: Store, group: list[_Pending]) -> list[RequestOutcome]:
+    def _prepare(self, store: Store, group: list[_Pending]) -> _Prepared:
         builder = RawBatchBuilder()
         starts = []
         for pending in group:
@@ -152,10 +160,35 @@ class GroupCommitter:
             builder.extend(pending.log_group, pending.log_stream, lines.array, lines.event_ids(pending.log_group),
                            "request", 0)
         table, refused = builder.build()
-        result = store.write_raw(table, source=self.source, report_rows=len(group) > 1)
-        if len(group) == 1:
-            return [RequestOutcome(result.written, result.duplicates, sorted(refused + result.rejected))]
-        return _split(result, refused, starts)
+        return _Prepared(store, group, store.prepare_raw(table, source=self.source), refused, starts)
+
+    def _commit_prepared(self) -> None:
+        while (prepared := self._ready.get()) is not None:
+            try:
+                outcomes = self._commit(prepared)
+            except BaseException as exc:  # handed to every waiting request, never lost
+                prepared.prepared.discard()
+                _fail(prepared.group, exc)
+                continue
+            self.commits += 1
+            for pending, outcome in zip(prepared.group, outcomes):
+                pending.future.set_result(outcome)
+
+    @staticmethod
+    def _commit(prepared: _Prepared) -> list[RequestOutcome]:
+        """Commit one prepared group as one batch: each request's outcome."""
+        together = len(prepared.group) > 1
+        result = prepared.store.commit_raw(prepared.prepared, report_rows=together)
+        if not together:
+            return [RequestOutcome(result.written, result.duplicates, sorted(prepared.refused + result.rejected))]
+        return _split(result, prepared.refused, prepared.starts)
+
+
+def _fail(group: list[_Pending], exc: BaseException) -> None:
+    """Answer every request of ``group`` with the error (nothing of theirs was stored)."""
+    error = exc if isinstance(exc, DashcamError) else StoreError(f"write failed: {exc}")
+    for pending in group:
+        pending.future.set_exception(error)
 
 
 def _split(result: RawWriteResult, refused: list[tuple[int, str]], starts: list[int]) -> list[RequestOutcome]:

@@ -130,3 +130,27 @@ def test_a_raw_write_lists_the_rows_it_stored_and_the_repeats_when_asked(store_o
     assert [row for row, _ in result.rejected] == [2]
     assert (result.written, result.duplicates) == (3, 3)
     assert store.write_raw(table, source="api").stored_rows is None
+
+
+def test_batches_prepared_together_count_repeats_against_what_commits_first(store_of):
+    """prepare_raw does no dedup against the store: two batches prepared before either commits,
+    the second repeating part of the first, store each event once, whichever order they commit."""
+    lines = SAMPLES.read_bytes().splitlines()
+    for order in ("first, second", "second, first"):
+        store = store_of(order)
+        first = store.prepare_raw(_batch(lines[:4])[0], source="api")
+        second = store.prepare_raw(_batch(lines[2:] + [b"{bad"])[0], source="api")
+        results = ([store.commit_raw(first), store.commit_raw(second)] if order == "first, second"
+                   else [store.commit_raw(second), store.commit_raw(first)][::-1])
+        assert sum(r.written for r in results) == 6 and sum(r.duplicates for r in results) == 2
+        assert results[1].rejected == [(4, "not valid JSON")]
+        assert store.execute("SELECT count(*), count(DISTINCT event_id) FROM events") == [(6, 6)]
+
+
+def test_a_discarded_preparation_stores_nothing_and_the_store_goes_on(store_of):
+    lines = SAMPLES.read_bytes().splitlines()
+    store = store_of()
+    store.prepare_raw(_batch(lines)[0], source="api").discard()
+    assert store.execute("SELECT count(*) FROM events") == [(0,)]
+    result = store.commit_raw(store.prepare_raw(_batch(lines)[0], source="api"), report_rows=True)
+    assert (result.written, result.stored_rows) == (6, [0, 1, 2, 3, 4, 5])

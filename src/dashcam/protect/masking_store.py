@@ -30,7 +30,7 @@ from dashcam.protect.masking import Masker, MaskStats
 from dashcam.protect.policy import Policy, PolicyBook
 from dashcam.protect.vault import OriginalsVault
 from dashcam.records import RECORD_FIELDS
-from dashcam.store.base import Interrupt, LogGroupInfo, LogStreamInfo, RawWriteResult, Store, WriteResult
+from dashcam.store.base import Interrupt, LogGroupInfo, LogStreamInfo, PreparedRaw, RawWriteResult, Store, WriteResult
 from dashcam.store.schema import LOG_GROUPS_TABLE
 
 _STRING_HOT_COLUMNS = tuple(f.column for f in RECORD_FIELDS if f.kind == "string" and f.column not in
@@ -166,10 +166,16 @@ class ProtectedStore(Store):
     def write_raw(
         self, batch: pa.Table, *, source: str, provider: str = "aws.bedrock", report_rows: bool = False
     ) -> RawWriteResult:
+        return self.commit_raw(self.prepare_raw(batch, source=source, provider=provider), report_rows=report_rows)
+
+    def prepare_raw(self, batch: pa.Table, *, source: str, provider: str = "aws.bedrock") -> PreparedRaw:
         batch, originals = self.protection.protect_raw(batch, source=source, provider=provider)
         if originals:
-            self.protection.vault.put(originals)
-        return self.inner.write_raw(batch, source=source, provider=provider, report_rows=report_rows)
+            self.protection.vault.put(originals)  # before the events' commit, as in write_batch
+        return self.inner.prepare_raw(batch, source=source, provider=provider)
+
+    def commit_raw(self, prepared: PreparedRaw, *, report_rows: bool = False) -> RawWriteResult:
+        return self.inner.commit_raw(prepared, report_rows=report_rows)
 
     # ------------------------------------------------------------------ admin actions: audited
 

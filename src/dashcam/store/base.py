@@ -91,6 +91,20 @@ class RawWriteResult:
         return cls(0, 0, rejected, [] if report_rows else None, [] if report_rows else None)
 
 
+@dataclass
+class PreparedRaw:
+    """A raw batch readied for commit by :meth:`Store.prepare_raw`: parsed, derived and checked as
+    far as that store goes without its writer. Commit it with :meth:`Store.commit_raw` exactly once,
+    or give up on it with :meth:`discard`."""
+
+    batch: pa.Table
+    source: str
+    provider: str
+
+    def discard(self) -> None:
+        """Free what preparing held (nothing here; adapters hold staging state)."""
+
+
 @dataclass(frozen=True)
 class LogGroupInfo:
     """A log group as ``DescribeLogGroups`` reports it."""
@@ -176,6 +190,22 @@ class Store(ABC):
             builder.add(group, stream, ts, message, normalize(record, source=source, provider=provider))
         result = self.write_batch(builder.build())
         return RawWriteResult(result.written, result.duplicates + builder.duplicates, rejected)
+
+    def prepare_raw(self, batch: pa.Table, *, source: str, provider: str = "aws.bedrock") -> PreparedRaw:
+        """The first half of :meth:`write_raw`: the work that needs no writer (parsing, deriving,
+        refusing). It may run on another thread while an earlier batch commits, which is how a
+        bulk import keeps both halves busy. This default defers everything to :meth:`commit_raw`.
+        """
+        return PreparedRaw(batch, source, provider)
+
+    def commit_raw(self, prepared: PreparedRaw, *, report_rows: bool = False) -> RawWriteResult:
+        """The second half of :meth:`write_raw`: commit a batch from :meth:`prepare_raw` (the
+        same result as ``write_raw`` of it). Releases the preparation whether or not it commits."""
+        try:
+            return self.write_raw(prepared.batch, source=prepared.source, provider=prepared.provider,
+                                  report_rows=report_rows)
+        finally:
+            prepared.discard()
 
     @abstractmethod
     def execute(self, sql: str, *, interrupt: Interrupt | None = None) -> list[tuple[Any, ...]]:

@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -28,7 +29,16 @@ from dashcam.errors import (
     StoreError,
     StoreFullError,
 )
-from dashcam.store.base import RETENTION_DAYS, Interrupt, LogGroupInfo, LogStreamInfo, RawWriteResult, Store, WriteResult
+from dashcam.store.base import (
+    RETENTION_DAYS,
+    Interrupt,
+    LogGroupInfo,
+    LogStreamInfo,
+    PreparedRaw,
+    RawWriteResult,
+    Store,
+    WriteResult,
+)
 from dashcam.store.duckdb_encryption import ATTACHED_AS, connect_encrypted, translate_open_error
 from dashcam.store.duckdb_ingest import PRICE_COLUMNS, READY_SQL, REJECTION_SQL, pricing_sql, ready_events_sql, staging_sql
 from dashcam.store.schema import (
@@ -140,57 +150,44 @@ class DuckDBStore(Store):
     def write_raw(
         self, batch: pa.Table, *, source: str, provider: str = "aws.bedrock", report_rows: bool = False
     ) -> RawWriteResult:
-        # JSON is parsed once, in C++ on every core, into a staging table; see duckdb_ingest.
+        return self.commit_raw(self.prepare_raw(batch, source=source, provider=provider), report_rows=report_rows)
+
+    def prepare_raw(self, batch: pa.Table, *, source: str, provider: str = "aws.bedrock") -> PreparedRaw:
+        # JSON is parsed once, in C++ on every core, into a staging table; see duckdb_ingest. It is
+        # staged on a cursor of its own, outside the writer's lock: its temp tables are that
+        # cursor's, so an import stages the next batch while this one commits.
         if batch.num_rows == 0:
-            return RawWriteResult.nothing_stored([], report_rows=report_rows)
-        with self._write_lock, self._registered(batch):
-            def work() -> RawWriteResult:
-                con = self._con
-                con.execute(f"CREATE OR REPLACE TEMP TABLE staged AS {staging_sql(provider, source)}")
-                with self._price_ranges():
-                    for statement in pricing_sql("staged"):
-                        con.execute(statement)
-                timestamped = con.execute("SELECT count(*) FROM staged WHERE ts IS NOT NULL").fetchone()[0]
-                rejected = [] if timestamped == batch.num_rows else [
-                    (int(i), str(reason)) for i, reason in con.execute(REJECTION_SQL).fetchall()]
-                # A batch without repeated ids (the usual case) needs no window to drop repeats.
-                if pc.count_distinct(batch["event_id"]).as_py() == batch.num_rows:
-                    ready_kind, ready_sql = "VIEW", "SELECT * FROM staged WHERE ts IS NOT NULL"
-                else:
-                    ready_kind, ready_sql = "TABLE", READY_SQL
-                con.execute(f"CREATE OR REPLACE TEMP {ready_kind} ready AS {ready_sql}")
-                con.execute(f"CREATE OR REPLACE TEMP VIEW ready_events AS {ready_events_sql()}")
-                stored_ids: list[int] | None = [] if report_rows else None
-                result = self._commit_events("ready_events", int(timestamped), bounds_from="ready",
-                                             returning=stored_ids)
-                stored_rows = duplicate_rows = None
-                if report_rows:
-                    stored_rows, duplicate_rows = self._row_outcomes(set(stored_ids or ()))
-                for statement in ("DROP VIEW ready_events", f"DROP {ready_kind} ready", "DROP TABLE staged"):
-                    con.execute(statement)
-                return RawWriteResult(result.written, result.duplicates, rejected, stored_rows, duplicate_rows)
-
-            return self._in_transaction(work)
-
-    def _row_outcomes(self, stored_ids: set[int]) -> tuple[list[int], list[int]]:
-        """(stored, duplicate) row_idx lists of a raw write: ``ready`` holds the first row of each
-        id; every other timestamped row of ``staged`` repeats an event stored before or now."""
-        first_rows = self._con.execute("SELECT row_idx, event_id FROM ready").fetchall()
-        stored = sorted(row for row, event_id in first_rows if event_id in stored_ids)
-        kept = set(stored)
-        timestamped = self._con.execute("SELECT row_idx FROM staged WHERE ts IS NOT NULL ORDER BY row_idx").fetchall()
-        return stored, [row for (row,) in timestamped if row not in kept]
-
-    @contextmanager
-    def _price_ranges(self) -> Iterator[None]:
-        ranges = pricing.current().ranges()
-        table = pa.table(dict(zip(PRICE_COLUMNS, map(list, zip(*ranges)))) if ranges else
-                         {name: [] for name in PRICE_COLUMNS})
-        self._con.register("price_ranges", table)
+            return PreparedRaw(batch, source, provider)
+        staged = _StagedRaw(batch, source, provider, self._cursor())
         try:
-            yield
+            staged.stage()
+        except duckdb.Error as exc:
+            staged.discard()
+            raise self._write_error(exc) from None
+        except BaseException:
+            staged.discard()
+            raise
+        return staged
+
+    def commit_raw(self, prepared: PreparedRaw, *, report_rows: bool = False) -> RawWriteResult:
+        if not isinstance(prepared, _StagedRaw):
+            prepared.discard()
+            return RawWriteResult.nothing_stored([], report_rows=report_rows)
+        try:
+            with self._write_lock:
+                return self._in_transaction(lambda: self._commit_staged(prepared, report_rows), prepared.cursor)
         finally:
-            self._con.unregister("price_ranges")
+            prepared.discard()
+
+    def _commit_staged(self, staged: "_StagedRaw", report_rows: bool) -> RawWriteResult:
+        con = staged.cursor
+        stored_ids: list[int] | None = [] if report_rows else None
+        result = self._commit_events("ready_events", staged.timestamped, bounds_from="ready",
+                                     returning=stored_ids, con=con)
+        stored_rows = duplicate_rows = None
+        if report_rows:
+            stored_rows, duplicate_rows = _row_outcomes(con, set(stored_ids or ()))
+        return RawWriteResult(result.written, result.duplicates, staged.rejected, stored_rows, duplicate_rows)
 
     @contextmanager
     def _registered(self, batch: pa.Table) -> Iterator[None]:
@@ -200,8 +197,8 @@ class DuckDBStore(Store):
         finally:
             self._con.unregister("incoming")
 
-    def _in_transaction(self, work: Callable[[], T]) -> T:
-        con = self._con
+    def _in_transaction(self, work: Callable[[], T], con: duckdb.DuckDBPyConnection | None = None) -> T:
+        con = self._con if con is None else con
         try:
             con.execute("BEGIN TRANSACTION")
             result = work()
@@ -212,17 +209,22 @@ class DuckDBStore(Store):
                 con.execute("ROLLBACK")
             except duckdb.Error:
                 pass  # the failed statement may already have ended the transaction
-            if "no space left on device" in str(exc).lower():
-                raise StoreFullError(f"the disk holding {self.path.parent} is full: nothing from this batch was "
-                                 "stored; free space and retry") from None
-            raise StoreError(f"write failed, nothing from this batch was stored: {exc}") from None
+            raise self._write_error(exc) from None
+
+    def _write_error(self, exc: duckdb.Error) -> StoreError:
+        if "no space left on device" in str(exc).lower():
+            return StoreFullError(f"the disk holding {self.path.parent} is full: nothing from this batch was "
+                                  "stored; free space and retry")
+        return StoreError(f"write failed, nothing from this batch was stored: {exc}")
 
     def _commit_events(
-        self, relation: str, rows: int, bounds_from: str | None = None, returning: list[int] | None = None
+        self, relation: str, rows: int, bounds_from: str | None = None, returning: list[int] | None = None,
+        con: duckdb.DuckDBPyConnection | None = None,
     ) -> WriteResult:
-        """Insert the events of ``relation`` not already stored, and account groups and streams.
-        The ids of the events inserted are appended to ``returning`` when it is given."""
-        con = self._con
+        """Insert the events of ``relation`` not already stored, and account groups and streams, on
+        ``con`` (default: the store's connection). The ids of the events inserted are appended to
+        ``returning`` when it is given."""
+        con = self._con if con is None else con
         now = int(time.time() * 1000)
         con.execute(
             f"""INSERT INTO {LOG_GROUPS_TABLE} (name, created_ms)
@@ -261,7 +263,7 @@ class DuckDBStore(Store):
     def reprice(self, start_ms: int | None = None, end_ms: int | None = None) -> int:
         window = "events.ts BETWEEN epoch_ms(?::BIGINT) AND epoch_ms(?::BIGINT)"
         bounds = [start_ms if start_ms is not None else 0, end_ms if end_ms is not None else 253402300799999]
-        with self._write_lock, self._price_ranges():
+        with self._write_lock, _price_ranges(self._con):
             def work() -> int:
                 con = self._con
                 # Only costs dashcam derived are recomputed: a record's own costUsd is a fact.
@@ -467,6 +469,66 @@ class DuckDBStore(Store):
     def _require_group(self, name: str) -> None:
         if not self._read(f"SELECT 1 FROM {LOG_GROUPS_TABLE} WHERE name = ?", [name]):
             raise NotFoundError(f"log group {name!r} does not exist")
+
+
+@dataclass
+class _StagedRaw(PreparedRaw):
+    """A raw batch parsed into temp tables of its own cursor: ``staged`` (every row, typed and
+    priced), ``ready`` (the rows to store) and ``ready_events`` (them in table column order)."""
+
+    cursor: duckdb.DuckDBPyConnection | None = None
+    timestamped: int = 0
+    rejected: list[tuple[int, str]] = field(default_factory=list)
+
+    def stage(self) -> None:
+        """Parse, derive, price and check the batch (no write to the store)."""
+        con, batch = self.cursor, self.batch
+        con.register("incoming", batch)
+        con.execute(f"CREATE TEMP TABLE staged AS {staging_sql(self.provider, self.source)}")
+        with _price_ranges(con):
+            for statement in pricing_sql("staged"):
+                con.execute(statement)
+        self.timestamped = int(con.execute("SELECT count(*) FROM staged WHERE ts IS NOT NULL").fetchone()[0])
+        if self.timestamped != batch.num_rows:
+            self.rejected = [(int(i), str(reason)) for i, reason in con.execute(REJECTION_SQL).fetchall()]
+        # A batch without repeated ids (the usual case) needs no window to drop repeats.
+        if pc.count_distinct(batch["event_id"]).as_py() == batch.num_rows:
+            con.execute("CREATE TEMP VIEW ready AS SELECT * FROM staged WHERE ts IS NOT NULL")
+        else:
+            con.execute(f"CREATE TEMP TABLE ready AS {READY_SQL}")
+        con.execute(f"CREATE TEMP VIEW ready_events AS {ready_events_sql()}")
+
+    def discard(self) -> None:
+        # Closing the cursor drops its temp tables and registrations with it.
+        if self.cursor is not None:
+            cursor, self.cursor = self.cursor, None
+            try:
+                cursor.close()
+            except duckdb.Error:
+                pass
+
+
+def _row_outcomes(con: duckdb.DuckDBPyConnection, stored_ids: set[int]) -> tuple[list[int], list[int]]:
+    """(stored, duplicate) row_idx lists of a raw write: ``ready`` holds the first row of each id;
+    every other timestamped row of ``staged`` repeats an event stored before or now."""
+    first_rows = con.execute("SELECT row_idx, event_id FROM ready").fetchall()
+    stored = sorted(row for row, event_id in first_rows if event_id in stored_ids)
+    kept = set(stored)
+    timestamped = con.execute("SELECT row_idx FROM staged WHERE ts IS NOT NULL ORDER BY row_idx").fetchall()
+    return stored, [row for (row,) in timestamped if row not in kept]
+
+
+@contextmanager
+def _price_ranges(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """The price catalogue registered on ``con`` as ``price_ranges`` (see duckdb_ingest.pricing_sql)."""
+    ranges = pricing.current().ranges()
+    table = pa.table(dict(zip(PRICE_COLUMNS, map(list, zip(*ranges)))) if ranges else
+                     {name: [] for name in PRICE_COLUMNS})
+    con.register("price_ranges", table)
+    try:
+        yield
+    finally:
+        con.unregister("price_ranges")
 
 
 def _engine_message(exc: duckdb.Error) -> str:

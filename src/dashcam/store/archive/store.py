@@ -35,7 +35,7 @@ from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
 from dashcam.store.archive.archiver import Archive
-from dashcam.store.base import Interrupt, LogGroupInfo, LogStreamInfo, RawWriteResult, Store, WriteResult
+from dashcam.store.base import Interrupt, LogGroupInfo, LogStreamInfo, PreparedRaw, RawWriteResult, Store, WriteResult
 from dashcam.store.schema import EVENTS_TABLE
 
 T = TypeVar("T")
@@ -120,6 +120,12 @@ class ArchivedStore(Store):
         self, batch: pa.Table, *, source: str, provider: str = "aws.bedrock", report_rows: bool = False
     ) -> RawWriteResult:
         return self.inner.write_raw(batch, source=source, provider=provider, report_rows=report_rows)
+
+    def prepare_raw(self, batch: pa.Table, *, source: str, provider: str = "aws.bedrock") -> PreparedRaw:
+        return self.inner.prepare_raw(batch, source=source, provider=provider)
+
+    def commit_raw(self, prepared: PreparedRaw, *, report_rows: bool = False) -> RawWriteResult:
+        return self.inner.commit_raw(prepared, report_rows=report_rows)
 
     def create_log_group(self, name: str, *, exist_ok: bool = False) -> None:
         self.inner.create_log_group(name, exist_ok=exist_ok)
