@@ -56,7 +56,9 @@ LINES = st.one_of(
 
 def non_blank(content: bytes) -> list[int]:
     """1-based numbers of the lines that hold anything but JSON's whitespace (space, tab, CR, LF:
-    a form feed or vertical tab is not blank, and is reported as not JSON)."""
+    a form feed or vertical tab is not blank, and is reported as not JSON). A byte-order mark that
+    opens the file is not content: the importer drops it, as Windows tools write one."""
+    content = content.removeprefix(b"\xef\xbb\xbf")
     return [i for i, line in enumerate(content.split(b"\n"), 1) if line.strip(b" \t\r\n")]
 
 

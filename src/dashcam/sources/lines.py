@@ -1,7 +1,8 @@
 """Framing newline-delimited input into Arrow arrays, shared by the sources that read JSON Lines.
 
-Framing runs once per byte of every imported file, so it is vectorized: numpy finds the line
-feeds and drops them in one pass, and no Python object is made per line except for hashing.
+Framing runs once per byte of every imported file, so it is vectorized, and it copies nothing:
+numpy finds the line feeds, and each line becomes an Arrow binary *view* (length, first bytes,
+offset) into the buffer as read. No Python object is made per line except for hashing.
 """
 
 from __future__ import annotations
@@ -11,19 +12,29 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
+from dashcam.errors import InputError
 from dashcam.records import stable_event_ids_in
 
 _LF = 10
 _CR = 13
+# A view addresses its bytes with a 32-bit offset into one of the array's data buffers. Input
+# larger than that is given as several overlapping buffers over the same memory, one starting
+# every _BUFFER_SPAN bytes; a line is addressed from the buffer it starts in, so it must be
+# shorter than _BUFFER_SPAN.
+_BUFFER_SPAN = 1 << 30
+_MAX_BUFFER = (1 << 31) - 1
+_INLINE = 12  # Arrow keeps values up to 12 bytes inside the view itself
 
 
 @dataclass(frozen=True)
 class FramedLines:
-    """Lines as one Arrow array over a single buffer, without their line feeds (a CR stays)."""
+    """Lines as one Arrow binary-view array over the input's own buffer, without their line feeds
+    (a CR stays)."""
 
-    array: pa.LargeBinaryArray
-    _text: np.ndarray  # the array's data buffer: every line, back to back
-    _offsets: np.ndarray  # the array's offsets: line i is _text[_offsets[i]:_offsets[i + 1]]
+    array: pa.BinaryViewArray
+    _raw: np.ndarray  # the input, line feeds included
+    _starts: np.ndarray  # line i is _raw[_starts[i]:_ends[i]]
+    _ends: np.ndarray  # ... and its line feed is at _ends[i]
 
     def __len__(self) -> int:
         return len(self.array)
@@ -31,35 +42,56 @@ class FramedLines:
     def slice(self, start: int, stop: int) -> "FramedLines":
         """Lines ``start`` to ``stop`` (0-based, exclusive), sharing this buffer."""
         stop = min(stop, len(self))
-        return FramedLines(self.array.slice(start, stop - start), self._text, self._offsets[start:stop + 1])
+        return FramedLines(self.array.slice(start, stop - start), self._raw, self._starts[start:stop],
+                           self._ends[start:stop])
 
     def event_ids(self, log_group: str) -> list[int]:
         """:func:`~dashcam.records.stable_event_id` of every line (a trailing CR is not part of it)."""
-        starts, ends = self._offsets[:-1], self._offsets[1:].copy()
-        nonempty = ends > starts
-        ends[nonempty] -= self._text[ends[nonempty] - 1] == _CR
-        return stable_event_ids_in(log_group, memoryview(self._text), starts.tolist(), ends.tolist())
+        ends = self._ends.copy()
+        nonempty = ends > self._starts
+        ends[nonempty] -= self._raw[ends[nonempty] - 1] == _CR
+        return stable_event_ids_in(log_group, memoryview(self._raw), self._starts.tolist(), ends.tolist())
 
     def joined(self) -> bytes:
         """The lines again as newline-delimited bytes (each followed by a line feed)."""
-        return np.insert(self._text[self._offsets[0]:self._offsets[-1]], self._offsets[1:] - self._offsets[0],
-                         _LF).tobytes()
+        if not len(self):
+            return b""
+        return self._raw[self._starts[0]:self._ends[-1] + 1].tobytes()  # consecutive lines: one slice
 
 
 def frame_lines(data: bytes) -> FramedLines:
     """The newline-terminated lines of ``data`` (which must end with a newline), framed for Arrow.
 
-    The newlines are dropped here, where it costs one vectorized copy of the buffer: engines strip
-    text character by character, which costs far more. A CRLF line keeps its ``\\r``.
+    The line feeds are left out of the views, where it costs nothing: engines strip text
+    character by character, which costs far more. A CRLF line keeps its ``\\r``. A line of
+    1 GiB or more is refused (InputError).
     """
     raw = np.frombuffer(data, np.uint8)
-    feeds = np.flatnonzero(raw == _LF)
-    text = raw[raw != _LF]
-    offsets = np.empty(len(feeds) + 1, np.int64)
-    offsets[0] = 0
-    # Line i ends at its line feed's position, less the i feeds dropped before it.
-    offsets[1:] = feeds - np.arange(len(feeds))
-    array = pa.LargeBinaryArray.from_buffers(
-        pa.large_binary(), len(feeds), [None, pa.py_buffer(offsets), pa.py_buffer(text)]
-    )
-    return FramedLines(array, text, offsets)
+    ends = np.flatnonzero(raw == _LF)
+    count = len(ends)
+    starts = np.empty(count, np.int64)
+    starts[:1] = 0
+    starts[1:] = ends[:-1] + 1
+    lengths = ends - starts
+    if count and lengths.max() >= _BUFFER_SPAN:
+        raise InputError(f"a line of {int(lengths.max()):,} bytes is longer than the 1 GiB dashcam reads")
+    buffer_index, offsets = np.divmod(starts, _BUFFER_SPAN)
+    # Each view is 16 bytes: int32 length, then either the value itself (up to 12 bytes, zero
+    # padded) or its first 4 bytes, int32 buffer index and int32 offset.
+    views = np.zeros((count, 4), np.int32)
+    views[:, 0] = lengths
+    held = np.flatnonzero(lengths > _INLINE)
+    first = starts[held]
+    views[held, 1] = (raw[first] | raw[first + 1].astype(np.int32) << 8 | raw[first + 2].astype(np.int32) << 16
+                      | raw[first + 3].astype(np.int32) << 24)
+    views[held, 2] = buffer_index[held]
+    views[held, 3] = offsets[held]
+    view_bytes = views.view(np.uint8)
+    inline = np.flatnonzero(lengths <= _INLINE)
+    for position in range(_INLINE):
+        rows = inline[lengths[inline] > position]
+        view_bytes[rows, 4 + position] = raw[starts[rows] + position]
+    whole = pa.py_buffer(raw)
+    buffers = [whole.slice(at, min(len(raw) - at, _MAX_BUFFER)) for at in range(0, len(raw), _BUFFER_SPAN)]
+    array = pa.Array.from_buffers(pa.binary_view(), count, [None, pa.py_buffer(views), *buffers])
+    return FramedLines(array, raw, starts, ends)

@@ -115,10 +115,12 @@ class RawBatchBuilder:
 
         Lines that are not UTF-8 are refused before they reach the engine: (row_idx, reason).
         """
-        messages = pa.chunked_array([lines.cast(pa.large_binary()) for _, _, lines, _ in self._chunks])
+        # Binary views (see sources.lines) keep the lines where they were read: nothing is copied.
+        messages = pa.chunked_array([lines.cast(pa.binary_view()) for _, _, lines, _ in self._chunks],
+                                    pa.binary_view())
         refused: list[tuple[int, str]] = []
         try:
-            texts = messages.cast(pa.large_string())
+            texts = messages.cast(pa.string_view())
         except pa.ArrowInvalid:
             decoded = []
             for index, data in enumerate(messages.to_pylist()):
@@ -127,7 +129,7 @@ class RawBatchBuilder:
                 except UnicodeDecodeError:
                     refused.append((index, "line is not UTF-8"))
                     decoded.append(None)
-            texts = pa.chunked_array([pa.array(decoded, pa.large_string())])
+            texts = pa.chunked_array([pa.array(decoded, pa.large_string())])  # not views: filtered below
         table = pa.table({
             "row_idx": pa.array(range(self._rows), pa.int64()),
             "event_id": pa.array([i for *_, ids in self._chunks for i in ids], pa.int64()),
