@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import copy
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dashcam.errors import InputError
 from dashcam.records import HOT_FIELD_BY_PATH, RECORD_FIELDS, hot_values, normalize, stable_event_id, timestamp_ms
@@ -125,6 +128,30 @@ def test_timestamps(value, expected):
 def test_bad_timestamps_are_input_errors(value):
     with pytest.raises(InputError):
         timestamp_ms(value)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.tuples(st.integers(0, 9999), st.integers(0, 13), st.integers(0, 32), st.integers(0, 25), st.integers(0, 61),
+                 st.integers(0, 61)),
+       st.one_of(st.just(""), st.integers(0, 999).map(lambda ms: f".{ms:03d}"), st.sampled_from([".5", ".123456"])))
+def test_utc_timestamps_read_as_a_general_date_parser_reads_them(fields, fraction):
+    # The common ...Z form has a fast path; impossible dates (month 13, second 61) must still fail.
+    value = "{:04d}-{:02d}-{:02d}T{:02d}:{:02d}:{:02d}".format(*fields) + fraction + "Z"
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        with pytest.raises(InputError, match="RFC 3339"):
+            timestamp_ms(value)
+    else:
+        assert timestamp_ms(value) == (parsed - datetime(1970, 1, 1, tzinfo=timezone.utc)) // timedelta(milliseconds=1)
+
+
+def test_pricing_at_a_given_time_is_pricing_at_the_records_own_timestamp():
+    for record in _samples():
+        own, given_ms = normalize(copy.deepcopy(record), source="bedrock-log"), copy.deepcopy(record)
+        if record.get("timestamp") is not None:
+            normalize(given_ms, source="bedrock-log", at_ms=timestamp_ms(record["timestamp"]))
+            assert given_ms["costUsd"] == own["costUsd"]
 
 
 def test_event_ids_are_stable_per_group_and_message():

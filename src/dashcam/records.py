@@ -118,12 +118,14 @@ def check_log_group_name(name: str) -> str:
     return name
 
 
-def normalize(record: dict[str, Any], *, source: str, provider: str = "aws.bedrock") -> dict[str, Any]:
+def normalize(record: dict[str, Any], *, source: str, provider: str = "aws.bedrock",
+              at_ms: int | None = None) -> dict[str, Any]:
     """Add the derived top-level fields to ``record`` in place and return it.
 
     A field the record already has (not null) is kept as it is. ``source`` names where the
     record came from (``bedrock-log``, ``otlp``, ``sdk``, ``gateway``, ``api``); ``provider`` is
-    used when the record does not name one.
+    used when the record does not name one. ``at_ms`` is :func:`timestamp_ms` of the record's
+    ``timestamp`` when the caller has read it already (it prices the call).
     """
     if not isinstance(record, dict):
         raise InputError(f"an invocation record must be a JSON object, got {type(record).__name__}")
@@ -141,7 +143,7 @@ def normalize(record: dict[str, Any], *, source: str, provider: str = "aws.bedro
         status = record.get("status")
         record["throttled"] = 1 if (code in THROTTLING_CODES or str(status) == "429") else 0
     if record.get("costUsd") is None:
-        record["costUsd"] = _cost(record)
+        record["costUsd"] = _cost(record, at_ms)
     if record.get("provider") is None:
         record["provider"] = provider
     if record.get("source") is None:
@@ -194,9 +196,19 @@ def hot_values(record: dict[str, Any]) -> tuple[Any, ...]:
     )
 
 
+# The UTC form most records carry (Bedrock's own logs, dashcam's sources), read without a general
+# date parser: the seconds are parsed once per distinct second.
+_UTC_SECOND_MS = re.compile(r"([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2})(?:\.([0-9]{3}))?Z")
+
+
 def timestamp_ms(value: Any) -> int:
     """Epoch milliseconds of a record ``timestamp``: RFC 3339 text, or epoch seconds/ms as a number."""
     if isinstance(value, str):
+        match = _UTC_SECOND_MS.fullmatch(value)
+        if match is not None:
+            second = _utc_second_ms(match[1])
+            if second is not None:  # else not a real date: the general parser says why
+                return second + int(match[2] or 0)
         # Four digits then "-" is a date, never a number: skip float()'s exception (most records).
         if value[4:5] != "-" or not value[:4].isdigit():
             try:
@@ -231,19 +243,33 @@ def stable_event_ids_in(log_group: str, buffer: memoryview, starts: list[int], e
     return [xxh3_64_intdigest(buffer[start:end], seed) - 2**63 for start, end in zip(starts, ends)]
 
 
+@functools.lru_cache(maxsize=4096)
+def _utc_second_ms(text: str) -> int | None:
+    try:
+        parsed = datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
+    except ValueError:
+        return None
+    return (parsed - _EPOCH) // timedelta(milliseconds=1)
+
+
 @functools.lru_cache(maxsize=1024)
 def _group_seed(log_group: str) -> int:
     return xxh3_64_intdigest(log_group.encode())
 
 
-def _cost(record: dict[str, Any]) -> float | None:
+def _cost(record: dict[str, Any], at_ms: int | None = None) -> float | None:
     """USD by the current price catalog (see :mod:`dashcam.pricing` for the rule)."""
-    try:
-        at_ms = timestamp_ms(record["timestamp"]) if record.get("timestamp") is not None else _now_ms()
-    except InputError:
-        at_ms = _now_ms()
-    inp = record.get("input") if isinstance(record.get("input"), dict) else {}
-    out = record.get("output") if isinstance(record.get("output"), dict) else {}
+    if at_ms is None:
+        try:
+            at_ms = timestamp_ms(record["timestamp"]) if record.get("timestamp") is not None else _now_ms()
+        except InputError:
+            at_ms = _now_ms()
+    inp = record.get("input")
+    if not isinstance(inp, dict):
+        inp = {}
+    out = record.get("output")
+    if not isinstance(out, dict):
+        out = {}
     return pricing.current().cost(
         _as_str(record.get("modelId")), at_ms,
         input_tokens=_as_int(inp.get("inputTokenCount")), output_tokens=_as_int(out.get("outputTokenCount")),

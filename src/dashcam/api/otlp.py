@@ -30,7 +30,7 @@ import logging
 import time
 import zlib
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import orjson
@@ -60,6 +60,7 @@ from dashcam.sources.otlp import (
     SOURCE_NAME,
     JoinBuffer,
     Record,
+    TraceResult,
     finish_spans,
     map_logs,
     map_traces,
@@ -113,8 +114,18 @@ def event_table(records: list[Record]) -> pa.Table:
     Built in the request's thread, so the commit thread only concatenates and writes.
     """
     builder = EventBatchBuilder()
+    add = event_adder(builder)
+    for item in records:
+        add(item)
+    return builder.build()
+
+
+def event_adder(builder: EventBatchBuilder) -> Callable[[Record], None]:
+    """A function adding one record to ``builder`` as a store event (serialized, then normalized)."""
     add = builder.add
-    for group, stream, record in records:
+
+    def add_event(item: Record) -> None:
+        group, stream, record = item
         # EventBatchBuilder.add_record's steps, with the timestamp read by the inverse of the
         # mapping's own formatter instead of a general date parser.
         try:
@@ -123,11 +134,14 @@ def event_table(records: list[Record]) -> pa.Table:
             record = json_safe(record)
             message = orjson.dumps(record).decode()
         ts = record.get("timestamp")
-        ts_ms = timestamp_ms(ts) if isinstance(ts, str) else _records_timestamp_ms(ts) if ts is not None \
-            else int(time.time() * 1000)
+        if ts is None:
+            ts_ms, at_ms = int(time.time() * 1000), None  # normalize prices it at its own "now"
+        else:
+            ts_ms = at_ms = timestamp_ms(ts) if isinstance(ts, str) else _records_timestamp_ms(ts)
         add(group, stream, ts_ms, message,
-            normalize(record, source=SOURCE_NAME, provider=record.get("provider") or "unknown"))
-    return builder.build()
+            normalize(record, source=SOURCE_NAME, provider=record.get("provider") or "unknown", at_ms=at_ms))
+
+    return add_event
 
 
 def write_tables(store, tables: list[pa.Table]) -> WriteResult:
@@ -342,18 +356,25 @@ def _check_groups(principal: Principal, table: pa.Table) -> None:
             raise OtlpError(403, f"key {principal.key_id} may not ingest into log group {group!r}")
 
 
+def traces_table(raw: bytes, content_encoding: str, encoding: str, join: JoinBuffer, *,
+                 hold: bool) -> tuple[TraceResult, pa.Table, int]:
+    """A trace export's body to (what the mapping made of it, its events as a table, records in it).
+
+    Everything a ``/v1/traces`` request costs before its commit, run in a worker thread (and by
+    ``bench/bench_otlp_mapping.py``, which times exactly this).
+    """
+    request = _decode(raw, content_encoding, encoding, ExportTraceServiceRequest)
+    builder = EventBatchBuilder()
+    # Each record goes into the table as soon as it is made, and is freed then (in this thread,
+    # while it is still in the cache): only the table is needed from here on.
+    result = map_traces(request, join=join, hold=hold, emit=event_adder(builder))
+    return result, builder.build(), len(builder) + builder.duplicates
+
+
 async def _traces(receiver: Receiver, raw: bytes, content_encoding: str, encoding: str,
                   principal: Principal) -> Any:
-    def decode_and_map():
-        request = _decode(raw, content_encoding, encoding, ExportTraceServiceRequest)
-        result = map_traces(request, join=receiver.join, hold=HOLD_SECONDS > 0)
-        table, written = event_table(result.records), len(result.records)
-        # Only the table is needed from here on. Freeing the records in this thread, which made
-        # them, is far cheaper than in the event loop's (where they would be cold in its cache).
-        result.records = []
-        return result, table, written
-
-    result, table, written = await _guarded(decode_and_map)
+    result, table, written = await _guarded(
+        lambda: traces_table(raw, content_encoding, encoding, receiver.join, hold=HOLD_SECONDS > 0))
     if result.pending:
         # Spans still awaiting their completion's log records: wait a little, unanswered.
         receiver.stats["spans_held"] += len(result.pending)

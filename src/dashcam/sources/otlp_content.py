@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 
 from dashcam.sources import otlp_vocabularies as vocab
+from dashcam.sources.otlp_keys import ALL_KEYS, AttributeKeys
 
 # Log-record / span-event names that carry prompt or completion content.
 _INPUT_EVENTS = {"gen_ai.user.message": "user", "gen_ai.assistant.message": "assistant",
@@ -101,18 +102,19 @@ def content_from_event(name: str, fields: dict[str, Any]) -> Content:
     return content
 
 
-def content_from_attributes(attrs: dict[str, Any]) -> Content:
+def content_from_attributes(attrs: dict[str, Any], keys: AttributeKeys = ALL_KEYS) -> Content:
     """Content carried in span attributes, by vocabulary: OTel ≥1.37 messages, OpenLLMetry's
-    flattened prompt/completion, OpenInference's flattened messages (else raw input/output)."""
+    flattened prompt/completion, OpenInference's flattened messages (else raw input/output);
+    ``keys`` as in :mod:`dashcam.sources.otlp_vocabularies`."""
     content = Content()
     if "gen_ai.system_instructions" in attrs:
         content.system = vocab.blocks(_decoded(attrs["gen_ai.system_instructions"]))
     if "gen_ai.input.messages" in attrs:
         content.input = vocab.message_list(attrs["gen_ai.input.messages"])
     elif "gen_ai.prompt.0.content" in attrs or "gen_ai.prompt.0.role" in attrs:
-        content.input = vocab.openllmetry_messages(attrs, "gen_ai.prompt")
+        content.input = vocab.openllmetry_messages(attrs, "gen_ai.prompt", keys)
     elif "llm.input_messages.0.message.role" in attrs or "llm.input_messages.0.message.content" in attrs:
-        content.input = vocab.openinference_messages(attrs, "llm.input_messages")
+        content.input = vocab.openinference_messages(attrs, "llm.input_messages", keys)
     elif "input.value" in attrs:
         content.input = vocab.openinference_value(attrs["input.value"], output=False)
     elif isinstance(attrs.get("gen_ai.prompt"), str):  # deprecated ≤1.27 attribute
@@ -122,9 +124,9 @@ def content_from_attributes(attrs: dict[str, Any]) -> Content:
         content.output = vocab.message_list(attrs["gen_ai.output.messages"])
     elif "gen_ai.completion.0.content" in attrs or "gen_ai.completion.0.role" in attrs \
             or "gen_ai.completion.0.finish_reason" in attrs:
-        content.output = vocab.openllmetry_messages(attrs, "gen_ai.completion")
+        content.output = vocab.openllmetry_messages(attrs, "gen_ai.completion", keys)
     elif "llm.output_messages.0.message.role" in attrs or "llm.output_messages.0.message.content" in attrs:
-        content.output = vocab.openinference_messages(attrs, "llm.output_messages")
+        content.output = vocab.openinference_messages(attrs, "llm.output_messages", keys)
     elif "output.value" in attrs:
         content.output = vocab.openinference_value(attrs["output.value"], output=True)
     elif isinstance(attrs.get("gen_ai.completion"), str):

@@ -13,7 +13,10 @@ instrumentation calls things (``../shared/reference/otel-genai.md`` §2.6):
 * OpenLIT (``gen_ai.usage.cost``, ``gen_ai.server.time_to_first_token``, ...).
 
 Every function takes the span's attributes as a plain dict (OTLP AnyValues already decoded) and
-answers with the first source present, in the order of the mapping table.
+answers with the first source present, in the order of the mapping table. Those that try several
+attributes take the candidates from ``keys`` (:mod:`dashcam.sources.otlp_keys`): every one by
+default, only those the span has when the caller passes :func:`~dashcam.sources.otlp_keys.keys_of`
+its attributes — the same answer, without looking up what is not there.
 
 Message content comes out in the shape of Bedrock's Converse API, whatever the provider, so a
 query written for Bedrock logs (``input.inputBodyJson.messages.0.content.0.text``) reads OTLP
@@ -32,6 +35,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
+
+from dashcam.sources.otlp_keys import ALL_KEYS, ASSOCIATION, AttributeKeys
 
 # --------------------------------------------------------------------------- detection
 
@@ -114,9 +119,9 @@ def normalize_provider(value: Any) -> str | None:
     return _PROVIDER_ALIASES.get(lowered, lowered)
 
 
-def provider(attrs: dict[str, Any], span_name: str = "") -> str:
+def provider(attrs: dict[str, Any], span_name: str = "", keys: AttributeKeys = ALL_KEYS) -> str:
     """Who served the call: the v1.37+ attribute, then the older ones, then the server's host."""
-    for key in ("gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system"):
+    for key in keys.provider:
         found = normalize_provider(attrs.get(key))
         if found:
             return found
@@ -153,40 +158,24 @@ def server_address(attrs: dict[str, Any]) -> str | None:
 # --------------------------------------------------------------------------- models, usage, config
 
 
-def request_model(attrs: dict[str, Any]) -> str | None:
+def request_model(attrs: dict[str, Any], keys: AttributeKeys = ALL_KEYS) -> str | None:
     """The model the caller asked for."""
-    return _first_str(attrs, "gen_ai.request.model", "llm.request.model_name", "llm.model_name",
-                      "gen_ai.response.model", "llm.response.model_name")
+    return _first_str(attrs, *keys.request_model)
 
 
-def response_model(attrs: dict[str, Any]) -> str | None:
+def response_model(attrs: dict[str, Any], keys: AttributeKeys = ALL_KEYS) -> str | None:
     """The model that answered, when the span says so."""
-    return _first_str(attrs, "gen_ai.response.model", "llm.response.model_name")
+    return _first_str(attrs, *keys.response_model)
 
 
-_USAGE_KEYS: dict[str, tuple[str, ...]] = {
-    "input": ("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens", "llm.token_count.prompt",
-              "llm.usage.prompt_tokens"),
-    "output": ("gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens", "llm.token_count.completion",
-               "llm.usage.completion_tokens"),
-    "cache_read": ("gen_ai.usage.cache_read.input_tokens", "gen_ai.usage.cache_read_input_tokens",
-                   "llm.token_count.prompt_details.cache_read"),
-    "cache_write": ("gen_ai.usage.cache_creation.input_tokens", "gen_ai.usage.cache_creation_input_tokens",
-                    "llm.token_count.prompt_details.cache_write"),
-    "reasoning": ("gen_ai.usage.reasoning.output_tokens", "gen_ai.usage.reasoning_tokens",
-                  "llm.usage.reasoning_tokens", "llm.token_count.completion_details.reasoning"),
-    "total": ("gen_ai.usage.total_tokens", "llm.usage.total_tokens", "llm.token_count.total"),
-}
-
-
-def usage(attrs: dict[str, Any]) -> dict[str, int | None]:
+def usage(attrs: dict[str, Any], keys: AttributeKeys = ALL_KEYS) -> dict[str, int | None]:
     """Token counts as reported (``input``, ``output``, ``cache_read``, ``cache_write``,
     ``reasoning``, ``total``), None when negative or no 64-bit number; total is input + output
     when no vocabulary reports it."""
     found: dict[str, int | None] = {}
-    for name, keys in _USAGE_KEYS.items():
+    for name, candidates in keys.usage:
         found[name] = None
-        for key in keys:
+        for key in candidates:
             value = attrs.get(key)
             if value is not None:
                 count = value if type(value) is int else _as_int(value)
@@ -198,9 +187,9 @@ def usage(attrs: dict[str, Any]) -> dict[str, int | None]:
     return found
 
 
-def reported_cost(attrs: dict[str, Any]) -> float | None:
+def reported_cost(attrs: dict[str, Any], keys: AttributeKeys = ALL_KEYS) -> float | None:
     """The cost the instrumentation computed itself (OpenLIT, OpenInference), in USD."""
-    for key in ("gen_ai.usage.cost", "llm.cost.total"):
+    for key in keys.cost:
         value = _as_float(attrs.get(key))
         if value is not None:
             return value
@@ -216,32 +205,16 @@ def invocation_parameters(attrs: dict[str, Any]) -> dict[str, Any]:
     return decoded if isinstance(decoded, dict) else {}
 
 
-# canonical inferenceConfig key -> attribute names in vocabulary order, then OpenInference's key,
-# then the type Converse gives it.
-_CONFIG_KEYS: tuple[tuple[str, tuple[str, ...], tuple[str, ...], type], ...] = (
-    ("maxTokens", ("gen_ai.request.max_tokens", "llm.request.max_tokens"), ("max_tokens", "max_completion_tokens"),
-     int),
-    ("temperature", ("gen_ai.request.temperature", "llm.temperature"), ("temperature",), float),
-    ("topP", ("gen_ai.request.top_p", "llm.top_p"), ("top_p",), float),
-    ("topK", ("gen_ai.request.top_k", "llm.top_k"), ("top_k",), int),
-    ("stopSequences", ("gen_ai.request.stop_sequences", "llm.chat.stop_sequences"), ("stop",), list),
-    ("frequencyPenalty", ("gen_ai.request.frequency_penalty", "llm.frequency_penalty"), ("frequency_penalty",),
-     float),
-    ("presencePenalty", ("gen_ai.request.presence_penalty", "llm.presence_penalty"), ("presence_penalty",), float),
-    ("seed", ("gen_ai.request.seed", "gen_ai.openai.request.seed"), ("seed",), int),
-    ("choiceCount", ("gen_ai.request.choice.count",), ("n",), int),
-)
-
-
-def inference_config(attrs: dict[str, Any], params: dict[str, Any] | None = None) -> dict[str, Any]:
+def inference_config(attrs: dict[str, Any], params: dict[str, Any] | None = None,
+                     keys: AttributeKeys = ALL_KEYS) -> dict[str, Any]:
     """Sampling settings under Converse's ``inferenceConfig`` names (plus a few it lacks);
     ``params`` is :func:`invocation_parameters` when the caller has it already."""
     params = invocation_parameters(attrs) if params is None else params
     config: dict[str, Any] = {}
     # Plain loops, not generators: this runs for every span at ingest.
-    for name, keys, param_keys, kind in _CONFIG_KEYS:
+    for name, candidates, param_keys, kind in keys.config:
         value = None
-        for key in keys:
+        for key in candidates:
             value = attrs.get(key)
             if value is not None:
                 break
@@ -268,9 +241,10 @@ def _setting(value: Any, kind: type) -> Any:
     return value if type(value) is int else _as_float(value)
 
 
-def is_streaming(attrs: dict[str, Any], params: dict[str, Any] | None = None) -> bool:
+def is_streaming(attrs: dict[str, Any], params: dict[str, Any] | None = None,
+                 keys: AttributeKeys = ALL_KEYS) -> bool:
     """True when the call streamed its answer (by any vocabulary's flag, or a TTFT being set)."""
-    for key in ("gen_ai.request.stream", "llm.is_streaming", "gen_ai.is_streaming"):
+    for key in keys.stream:
         value = attrs.get(key)
         if value is not None:
             return value is True or str(value).lower() == "true"
@@ -280,12 +254,12 @@ def is_streaming(attrs: dict[str, Any], params: dict[str, Any] | None = None) ->
     method = attrs.get("rpc.method")
     if isinstance(method, str) and method.endswith("Stream"):
         return True
-    return ttft_seconds(attrs) is not None
+    return ttft_seconds(attrs, keys) is not None
 
 
-def ttft_seconds(attrs: dict[str, Any]) -> float | None:
+def ttft_seconds(attrs: dict[str, Any], keys: AttributeKeys = ALL_KEYS) -> float | None:
     """Time to the first output chunk, in seconds, from the attributes that carry it."""
-    for key in ("gen_ai.response.time_to_first_chunk", "gen_ai.server.time_to_first_token"):
+    for key in keys.ttft:
         value = _as_float(attrs.get(key))
         if value is not None:
             return value if 0 <= value and math.isfinite(value * 1000) else None  # in ms, it must fit
@@ -313,59 +287,26 @@ def finish_reasons(attrs: dict[str, Any]) -> list[str]:
 
 # --------------------------------------------------------------------------- correlation
 
-_ASSOCIATION = "traceloop.association.properties."
-_SESSION_KEYS = ("gen_ai.conversation.id", "session.id") + tuple(
-    _ASSOCIATION + k for k in ("session_id", "sessionId", "session", "conversation_id", "thread_id"))
-_USER_KEYS = ("user.id", "enduser.id", "gen_ai.request.user", "llm.user") + tuple(
-    _ASSOCIATION + k for k in ("user_id", "userId", "user"))
-
-
-# Facts that depend only on a span's attribute names, cached by the names in their order: spans
-# from one instrumentation share them, and scanning every name for a prefix costs more than the
-# lookup. Bounded in entries and in the size of each (emptied when full): names that never repeat
-# cost what scanning did, and a client's odd names cannot fill memory.
-_NAME_FACTS_LIMIT = 1024
-_NAME_FACTS_MAX_CHARS = 16_384
-_ASSOCIATION_KEYS: dict[tuple[str, ...], tuple[str, ...]] = {}
-_FLAT_LAYOUTS: dict[tuple[Any, ...], tuple[int, int] | None] = {}
-_UNKNOWN: Any = object()
-
-
-def _association_keys(names: tuple[str, ...]) -> tuple[str, ...]:
-    """The names that are Traceloop association properties, in order."""
-    found = _ASSOCIATION_KEYS.get(names)
-    if found is None:
-        found = tuple(name for name in names if name.startswith(_ASSOCIATION))
-        _remember(_ASSOCIATION_KEYS, names, names, found)
-    return found
-
-
-def _remember(cache: dict[Any, Any], key: Any, names: tuple[str, ...], fact: Any) -> None:
-    if sum(map(len, names)) <= _NAME_FACTS_MAX_CHARS:
-        if len(cache) >= _NAME_FACTS_LIMIT:
-            cache.clear()
-        cache[key] = fact
-
-
-def session_id(attrs: dict[str, Any], resource: dict[str, Any]) -> str | None:
+def session_id(attrs: dict[str, Any], resource: dict[str, Any], keys: AttributeKeys = ALL_KEYS) -> str | None:
     """The conversation / session id."""
-    return _first_str(attrs, *_SESSION_KEYS) or _first_str(resource, "session.id", "gen_ai.conversation.id")
+    return _first_str(attrs, *keys.session) or _first_str(resource, "session.id", "gen_ai.conversation.id")
 
 
-def user_id(attrs: dict[str, Any], resource: dict[str, Any]) -> str | None:
+def user_id(attrs: dict[str, Any], resource: dict[str, Any], keys: AttributeKeys = ALL_KEYS) -> str | None:
     """The end user on whose behalf the call was made."""
-    return _first_str(attrs, *_USER_KEYS) or _first_str(resource, "user.id", "enduser.id")
+    return _first_str(attrs, *keys.user) or _first_str(resource, "user.id", "enduser.id")
 
 
-def request_metadata(attrs: dict[str, Any], resource: dict[str, Any]) -> dict[str, str]:
+def request_metadata(attrs: dict[str, Any], resource: dict[str, Any],
+                     keys: AttributeKeys = ALL_KEYS) -> dict[str, str]:
     """Bedrock's ``requestMetadata`` (a string map): who, which conversation, which agent, where.
 
     Traceloop association properties and OpenInference ``metadata`` are metadata the application
     chose to attach, which is exactly what ``requestMetadata`` is for, so they are copied in.
     """
     meta: dict[str, str] = {}
-    for key in _association_keys(tuple(attrs)):
-        meta[key[len(_ASSOCIATION):]] = _text(attrs[key])
+    for key in keys.association(attrs):
+        meta[key[len(ASSOCIATION):]] = _text(attrs[key])
     extra = attrs.get("metadata")
     extra = parse_json(extra) if isinstance(extra, str) else extra
     if isinstance(extra, dict):
@@ -373,15 +314,15 @@ def request_metadata(attrs: dict[str, Any], resource: dict[str, Any]) -> dict[st
             if value is not None:
                 meta.setdefault(str(key), _text(value))
     fields = (
-        ("sessionId", session_id(attrs, resource)),
-        ("userId", user_id(attrs, resource)),
-        ("agentName", _first_str(attrs, "gen_ai.agent.name", "agent.name")),
-        ("workflowName", _first_str(attrs, "gen_ai.workflow.name", "traceloop.workflow.name", "graph.node.name")),
+        ("sessionId", session_id(attrs, resource, keys)),
+        ("userId", user_id(attrs, resource, keys)),
+        ("agentName", _first_str(attrs, *keys.agent)),
+        ("workflowName", _first_str(attrs, *keys.workflow)),
         ("serverAddress", server_address(attrs)),
         ("environment", _first_str(resource, "deployment.environment.name", "deployment.environment")
-         or _first_str(attrs, "gen_ai.environment")),
-        ("guardrailId", _first_str(attrs, "aws.bedrock.guardrail.id")),
-        ("knowledgeBaseId", _first_str(attrs, "aws.bedrock.knowledge_base.id")),
+         or _first_str(attrs, *keys.environment)),
+        ("guardrailId", _first_str(attrs, *keys.guardrail)),
+        ("knowledgeBaseId", _first_str(attrs, *keys.knowledge_base)),
     )
     for key, value in fields:
         if value is not None:
@@ -544,12 +485,13 @@ def _listify(node: Any) -> Any:
     return {str(k): _listify(v) for k, v in node.items()}
 
 
-def _flat_messages(attrs: dict[str, Any], prefix: str, fields: tuple[str, str]) -> list[dict[str, Any]] | None:
+def _flat_messages(attrs: dict[str, Any], prefix: str, fields: tuple[str, str],
+                   keys: AttributeKeys = ALL_KEYS) -> list[dict[str, Any]] | None:
     """Indexed messages when every key under ``prefix`` is ``prefix.{i}`` and one of ``fields``
     (role, content) with a value: the common case, read without regrouping (positions with
     neither field give an empty message); None when there is more to them."""
     dotted = prefix + "."
-    layout = _flat_layout(tuple(attrs), dotted, fields)
+    layout = keys.flat_layout(attrs, dotted, fields)
     if layout is None:
         return None
     count, last = layout
@@ -564,34 +506,10 @@ def _flat_messages(attrs: dict[str, Any], prefix: str, fields: tuple[str, str]) 
     return out if found == count else None  # a field without a value: regroup instead
 
 
-def _flat_layout(names: tuple[str, ...], dotted: str, fields: tuple[str, str]) -> tuple[int, int] | None:
-    """(how many names are under ``dotted``, the last index) when each is ``dotted{i}{field}``
-    for a canonical index ``i`` and one of ``fields``, and the indexes leave no wide gaps (each
-    missing position would be an empty message); None otherwise. Cached by names."""
-    cache_key = (dotted, fields, names)
-    layout = _FLAT_LAYOUTS.get(cache_key, _UNKNOWN)
-    if layout is not _UNKNOWN:
-        return layout
-    count, last = 0, -1
-    for name in names:
-        if not name.startswith(dotted):
-            continue
-        field = fields[0] if name.endswith(fields[0]) else fields[1] if name.endswith(fields[1]) else None
-        index = name[len(dotted):len(name) - len(field)] if field else ""
-        if not (index.isdecimal() and len(index) < 10) or str(int(index)) != index:
-            layout = None
-            break
-        count, last = count + 1, max(last, int(index))
-    else:
-        layout = (count, last) if last < 2 * count + 64 else None
-    _remember(_FLAT_LAYOUTS, cache_key, names, layout)
-    return layout
-
-
-def openllmetry_messages(attrs: dict[str, Any], prefix: str) -> list[dict[str, Any]]:
+def openllmetry_messages(attrs: dict[str, Any], prefix: str, keys: AttributeKeys = ALL_KEYS) -> list[dict[str, Any]]:
     """OpenLLMetry ≤ 0.55's ``gen_ai.prompt.{i}.*`` / ``gen_ai.completion.{i}.*`` as messages."""
     out = []
-    flat = _flat_messages(attrs, prefix, (".role", ".content"))
+    flat = _flat_messages(attrs, prefix, (".role", ".content"), keys)
     for item in unflatten(attrs, prefix) if flat is None else flat:
         if isinstance(item, dict):
             if prefix == "gen_ai.completion":
@@ -604,9 +522,10 @@ def openllmetry_messages(attrs: dict[str, Any], prefix: str) -> list[dict[str, A
     return out
 
 
-def openinference_messages(attrs: dict[str, Any], prefix: str) -> list[dict[str, Any]]:
+def openinference_messages(attrs: dict[str, Any], prefix: str,
+                           keys: AttributeKeys = ALL_KEYS) -> list[dict[str, Any]]:
     """OpenInference's ``llm.input_messages.{i}.message.*`` (or output) as messages."""
-    flat = _flat_messages(attrs, prefix, (".message.role", ".message.content"))
+    flat = _flat_messages(attrs, prefix, (".message.role", ".message.content"), keys)
     if flat is not None:
         # openai_message of a bare {role, content}, without its lookups of keys these never have.
         return [{"role": item["role"] or "user", "content": blocks(item["content"])} for item in flat]
