@@ -158,12 +158,7 @@ def normalize(record: dict[str, Any], *, source: str, provider: str = "aws.bedro
 
 def hot_values(record: dict[str, Any]) -> tuple[Any, ...]:
     """The values of :data:`RECORD_FIELDS` for a normalized record, in column order, typed."""
-    inp = record.get("input")
-    if not isinstance(inp, dict):
-        inp = {}
-    out = record.get("output")
-    if not isinstance(out, dict):
-        out = {}
+    inp, out = _input_output(record)
     identity = record.get("identity")
     arn = identity.get("arn") if isinstance(identity, dict) else None
     return (
@@ -252,6 +247,12 @@ def _utc_second_ms(text: str) -> int | None:
     return (parsed - _EPOCH) // timedelta(milliseconds=1)
 
 
+def _input_output(record: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The record's ``input`` and ``output`` objects ({} for a missing or non-object one)."""
+    inp, out = record.get("input"), record.get("output")
+    return inp if isinstance(inp, dict) else {}, out if isinstance(out, dict) else {}
+
+
 @functools.lru_cache(maxsize=1024)
 def _group_seed(log_group: str) -> int:
     return xxh3_64_intdigest(log_group.encode())
@@ -264,12 +265,7 @@ def _cost(record: dict[str, Any], at_ms: int | None = None) -> float | None:
             at_ms = timestamp_ms(record["timestamp"]) if record.get("timestamp") is not None else _now_ms()
         except InputError:
             at_ms = _now_ms()
-    inp = record.get("input")
-    if not isinstance(inp, dict):
-        inp = {}
-    out = record.get("output")
-    if not isinstance(out, dict):
-        out = {}
+    inp, out = _input_output(record)
     return pricing.current().cost(
         _as_str(record.get("modelId")), at_ms,
         input_tokens=_as_int(inp.get("inputTokenCount")), output_tokens=_as_int(out.get("outputTokenCount")),
