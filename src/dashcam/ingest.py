@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import queue
 import threading
+from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,6 +68,8 @@ class BatchWriter:
         self._duplicates_in_batches = 0  # updated by the caller's thread only
         self._events = EventBatchBuilder()
         self._raw = RawBatchBuilder()
+        self._engine_tuning = ExitStack()  # left when the threads are done
+        self._engine_tuning.enter_context(store.bulk_writes())
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=1)  # caller -> stager
         self._staged: queue.Queue[Any] = queue.Queue(maxsize=1)  # stager -> writer
         self._error: BaseException | None = None
@@ -120,6 +123,7 @@ class BatchWriter:
             self._queue.put(_STOP)
             self._stager.join()
             self._thread.join()
+            self._engine_tuning.close()
         return self.result
 
     def __enter__(self) -> "BatchWriter":

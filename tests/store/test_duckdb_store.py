@@ -58,3 +58,31 @@ def test_log_group_sizes_stay_exact_through_writes_repeats_and_deletes(tmp_path,
         assert _listed(store) == _sizes_by_scan(store) and _listed(store)["a"][0] == 8
     finally:
         store.close()
+
+
+def test_a_bulk_import_runs_the_engine_one_thread_per_statement_and_gives_the_threads_back(tmp_path, monkeypatch):
+    """The reader, stager and writer threads of a BatchWriter are its parallelism (see bulk_writes)."""
+    import orjson
+
+    from dashcam.ingest import BatchWriter
+    from dashcam.simulate.sample_logs import SampleSpec, generate_records
+    from dashcam.sources.lines import frame_lines
+
+    store = DuckDBStore(tmp_path)
+    setting = "SELECT current_setting('threads')"
+    store.execute("SET threads = 3")  # whatever this machine's default, something to give back
+    seen = []
+    original = DuckDBStore.prepare_raw
+
+    def recording(self, batch, **kwargs):
+        seen.append(self.execute(setting)[0][0])
+        return original(self, batch, **kwargs)
+
+    monkeypatch.setattr(DuckDBStore, "prepare_raw", recording)
+    lines = b"".join(orjson.dumps(r) + b"\n" for r in generate_records(SampleSpec(records=20, hours=1, seed=8)))
+    with BatchWriter(store, source="test") as writer:
+        writer.add_lines("/g", "s", frame_lines(lines), "file", 1)
+    assert writer.result.written == 20
+    assert seen == [1]
+    assert store.execute(setting)[0][0] == 3
+    store.close()

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -176,6 +177,9 @@ class ProtectedStore(Store):
 
     def commit_raw(self, prepared: PreparedRaw, *, report_rows: bool = False) -> RawWriteResult:
         return self.inner.commit_raw(prepared, report_rows=report_rows)
+
+    def bulk_writes(self) -> AbstractContextManager[None]:
+        return self.inner.bulk_writes()
 
     # ------------------------------------------------------------------ admin actions: audited
 

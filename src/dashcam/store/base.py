@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -197,6 +198,11 @@ class Store(ABC):
         bulk import keeps both halves busy. This default defers everything to :meth:`commit_raw`.
         """
         return PreparedRaw(batch, source, provider)
+
+    def bulk_writes(self) -> AbstractContextManager[None]:
+        """A context for a pipeline of large writes (see :class:`dashcam.ingest.BatchWriter`),
+        during which the adapter may tune its engine for them. This default changes nothing."""
+        return nullcontext()
 
     def commit_raw(self, prepared: PreparedRaw, *, report_rows: bool = False) -> RawWriteResult:
         """The second half of :meth:`write_raw`: commit a batch from :meth:`prepare_raw` (the

@@ -25,6 +25,7 @@ both places or in neither.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any, TypeVar
@@ -126,6 +127,9 @@ class ArchivedStore(Store):
 
     def commit_raw(self, prepared: PreparedRaw, *, report_rows: bool = False) -> RawWriteResult:
         return self.inner.commit_raw(prepared, report_rows=report_rows)
+
+    def bulk_writes(self) -> AbstractContextManager[None]:
+        return self.inner.bulk_writes()
 
     def create_log_group(self, name: str, *, exist_ok: bool = False) -> None:
         self.inner.create_log_group(name, exist_ok=exist_ok)
