@@ -80,3 +80,15 @@ def small_span():
         patch.setattr(lines_module, "_BUFFER_SPAN", 64)
         patch.setattr(lines_module, "_MAX_BUFFER", 127)
         yield
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_LINE, min_size=1, max_size=20).filter(lambda lines: lines[-1] != b""))  # else: no last line
+def test_a_last_line_without_its_line_feed_is_a_line_all_the_same(lines):
+    unterminated = b"\n".join(lines)
+    framed = frame_lines(unterminated)
+    framed.array.validate(full=True)
+    assert framed.array.to_pylist() == lines
+    assert framed.joined() == unterminated + b"\n"
+    assert framed.event_ids("grp") == ids_one_by_one("grp", lines)
+    assert framed.slice(len(lines) - 1, len(lines)).joined() == lines[-1] + b"\n"

@@ -109,10 +109,10 @@ def _committer(app: Any) -> GroupCommitter:
 
 
 def _as_lines(body: bytes, *, ndjson: bool) -> bytes:
-    """One serialized record per line, each ending in a line feed: NDJSON as it is, a JSON array
-    re-serialized."""
+    """One serialized record per line: NDJSON as it is (the last line's feed optional), a JSON
+    array re-serialized."""
     if ndjson:
-        return body if not body or body.endswith(b"\n") else body + b"\n"
+        return body
     try:
         decoded = orjson.loads(body)
     except orjson.JSONDecodeError as exc:

@@ -123,7 +123,7 @@ def _line_runs(
         cut = data.rfind(b"\n") + 1
         pending = data[cut:]
         if cut:
-            lines = frame_lines(data[:cut])
+            lines = frame_lines(memoryview(data)[:cut])  # a view: no copy of the chunk
             yield LineRun(location, next_line, lines)
             next_line += len(lines)
         chunk = _read(location, stream)
@@ -137,7 +137,7 @@ def _line_runs(
             problems.append(Problem(location, next_line, "gzip data ends without its trailer (truncated file?); every complete line was read"))
         return
     if pending.strip():
-        yield LineRun(location, next_line, frame_lines(pending + b"\n"))
+        yield LineRun(location, next_line, frame_lines(pending))
 
 
 def _read(location: str, stream: BinaryIO) -> bytes:

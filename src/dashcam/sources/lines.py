@@ -56,11 +56,15 @@ class FramedLines:
         """The lines again as newline-delimited bytes (each followed by a line feed)."""
         if not len(self):
             return b""
-        return self._raw[self._starts[0]:self._ends[-1] + 1].tobytes()  # consecutive lines: one slice
+        end = int(self._ends[-1])
+        if end == len(self._raw):  # the input's last line, which had no line feed
+            return self._raw[self._starts[0]:end].tobytes() + b"\n"
+        return self._raw[self._starts[0]:end + 1].tobytes()  # consecutive lines: one slice
 
 
 def frame_lines(data: bytes) -> FramedLines:
-    """The newline-terminated lines of ``data`` (which must end with a newline), framed for Arrow.
+    """The lines of ``data`` framed for Arrow: each ends at a line feed, the last one also at the
+    end of ``data`` (so no copy is needed to terminate it).
 
     The line feeds are left out of the views, where it costs nothing: engines strip text
     character by character, which costs far more. A CRLF line keeps its ``\\r``. A line of
@@ -68,6 +72,8 @@ def frame_lines(data: bytes) -> FramedLines:
     """
     raw = np.frombuffer(data, np.uint8)
     ends = np.flatnonzero(raw == _LF)
+    if len(raw) and raw[-1] != _LF:
+        ends = np.append(ends, len(raw))
     count = len(ends)
     starts = np.empty(count, np.int64)
     starts[:1] = 0
