@@ -70,6 +70,9 @@ class BatchWriter:
         self._raw = RawBatchBuilder()
         self._engine_tuning = ExitStack()  # left when the threads are done
         self._engine_tuning.enter_context(store.bulk_writes())
+        # Hand-over points, not buffers: a put returns once the next thread has taken the item, so
+        # at most three batches are held (one read, one staged, one committed; each ~0.4 GB of
+        # Bedrock logs at the default size).
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=1)  # caller -> stager
         self._staged: queue.Queue[Any] = queue.Queue(maxsize=1)  # stager -> writer
         self._error: BaseException | None = None
@@ -154,26 +157,30 @@ class BatchWriter:
             self._raise_pending()
             try:
                 self._queue.put(item, timeout=0.1)
-                return
+                break
             except queue.Full:
                 continue
+        self._queue.join()  # the stager has taken it
 
     def _stage_batches(self) -> None:
         """Prepare raw batches in order and pass everything on to the writer thread."""
         while True:
             item = self._queue.get()
+            self._queue.task_done()
             if isinstance(item, _RawBatch) and self._error is None:
                 try:
                     item.prepared = self.store.prepare_raw(item.table, source=self.source, provider=self.provider)
                 except BaseException as exc:  # handed to the caller's thread, never lost
                     self._fail(exc)
             self._staged.put(item)
+            self._staged.join()  # the writer has taken it
             if item is _STOP:
                 return
 
     def _run(self) -> None:
         while True:
             item = self._staged.get()
+            self._staged.task_done()
             if item is _STOP:
                 return
             if isinstance(item, threading.Event):
