@@ -59,6 +59,11 @@ DATABASE_FILE = "dashcam.duckdb"
 # The price: up to this much log to replay after a crash, and to hold in memory until checkpointed.
 CHECKPOINT_THRESHOLD = "128MB"
 
+# DuckDB 1.x hands filters on a registered Arrow table to pyarrow, which cannot filter string views
+# (sources.lines frames with them); the `encryption` extra pins DuckDB 1.5.5. There, raw batches
+# are given to the engine as plain strings (one copy of the text).
+_ENGINE_FILTERS_VIEWS = int(duckdb.__version__.split(".")[0]) >= 2
+
 _SQL_TYPES = {"int": "BIGINT", "float": "DOUBLE", "string": "VARCHAR", "timestamp": "TIMESTAMP"}
 
 
@@ -158,6 +163,8 @@ class DuckDBStore(Store):
         # cursor's, so an import stages the next batch while this one commits.
         if batch.num_rows == 0:
             return PreparedRaw(batch, source, provider)
+        if not _ENGINE_FILTERS_VIEWS:
+            batch = _without_views(batch)
         staged = _StagedRaw(batch, source, provider, self._cursor())
         try:
             staged.stage()
@@ -528,6 +535,15 @@ def _row_outcomes(con: duckdb.DuckDBPyConnection, stored_ids: set[int]) -> tuple
     kept = set(stored)
     timestamped = con.execute("SELECT row_idx FROM staged WHERE ts IS NOT NULL ORDER BY row_idx").fetchall()
     return stored, [row for (row,) in timestamped if row not in kept]
+
+
+def _without_views(batch: pa.Table) -> pa.Table:
+    """``batch`` with its string-view columns as plain (large) strings."""
+    for index, field_ in enumerate(batch.schema):
+        if pa.types.is_string_view(field_.type):
+            batch = batch.set_column(index, pa.field(field_.name, pa.large_string()),
+                                     batch.column(index).cast(pa.large_string()))
+    return batch
 
 
 @contextmanager
