@@ -44,6 +44,10 @@ class InputError(DashcamError):
     """Data from outside (a record, a file, a request) is malformed."""
 
 
+class TooLargeError(InputError):
+    """A request body is over its size limit (HTTP 413)."""
+
+
 class SourceError(InputError):
     """A path, file, or S3 location cannot be read."""
 

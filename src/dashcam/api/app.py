@@ -32,6 +32,7 @@ from dashcam.errors import (
     QuerySyntaxError,
     StoreBusyError,
     StoreFullError,
+    TooLargeError,
 )
 from dashcam.api.auth import Authenticator
 from dashcam.api.limits import WriteGate
@@ -50,6 +51,7 @@ _STATUS: tuple[tuple[type[DashcamError], int], ...] = (
     (StoreFullError, 503),
     (OverloadedError, 503),
     (QueryError, 400),
+    (TooLargeError, 413),
     (InputError, 400),
     (ConfigError, 400),
 )

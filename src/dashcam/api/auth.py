@@ -18,6 +18,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from fastapi import Request
 
+from dashcam.api.bodies import read_capped
 from dashcam.audit import ACTOR
 from dashcam.errors import AuthError
 from dashcam.keys import KeyRing, Principal
@@ -42,7 +43,7 @@ class Authenticator:
         """The principal of ``request``; needs the body for SigV4, so it is async."""
         header = request.headers.get("authorization", "")
         if header.startswith("AWS4-HMAC-SHA256"):
-            return self._sigv4(request, header, await request.body())
+            return self._sigv4(request, header, await read_capped(request))
         if header.lower().startswith("bearer "):
             token = header[7:].strip()
             if self.local_token and hmac.compare_digest(token, self.local_token):
@@ -52,7 +53,7 @@ class Authenticator:
             return ANONYMOUS_ADMIN
         raise AuthError("this server requires a key: send 'Authorization: Bearer dk_...' or sign with SigV4")
 
-    def _sigv4(self, request: Request, header: str, body: bytes) -> Principal:
+    def _sigv4(self, request: Request, header: str, body: bytes | bytearray) -> Principal:
         match = _SIGV4.match(header)
         if not match:
             raise AuthError("the Authorization header is not a well-formed AWS SigV4 signature")

@@ -18,7 +18,8 @@ from sqlglot import exp
 from starlette.concurrency import run_in_threadpool
 
 from dashcam.api.auth import current_principal
-from dashcam.errors import ForbiddenError, InputError, NotFoundError
+from dashcam.api.bodies import MAX_BODY_BYTES, read_capped
+from dashcam.errors import ForbiddenError, InputError, NotFoundError, TooLargeError
 from dashcam.ingest_group import GroupCommitter
 from dashcam.keys import Principal
 from dashcam.query.compiler import parse_ptr
@@ -32,7 +33,6 @@ from dashcam.timespec import format_ms, parse_time
 
 router = APIRouter(prefix="/api/v1", tags=["dashcam"])
 
-MAX_BODY_BYTES = 64 << 20  # after decompression
 DEFAULT_API_LOG_GROUP = "/dashcam/api"
 API_SOURCE = "api"
 
@@ -51,9 +51,10 @@ def _dashcam(request: Request) -> Dashcam:
     return request.app.state.dashcam
 
 
-async def read_body(request: Request) -> bytes:
-    """The request body, gunzipped when ``Content-Encoding: gzip``; InputError when too large or corrupt."""
-    raw = await request.body()
+async def read_body(request: Request) -> bytes | bytearray:
+    """The request body, gunzipped when ``Content-Encoding: gzip``; TooLargeError past 64 MiB
+    (sent or decompressed), InputError when corrupt."""
+    raw = await read_capped(request, MAX_BODY_BYTES)
     encoding = request.headers.get("content-encoding", "identity").lower()
     if encoding == "gzip":
         try:
@@ -68,7 +69,7 @@ async def read_body(request: Request) -> bytes:
     else:
         raise InputError(f"Content-Encoding {encoding!r} is not supported; use gzip or none")
     if len(data) > MAX_BODY_BYTES:
-        raise InputError(f"the body is larger than {MAX_BODY_BYTES >> 20} MiB")
+        raise TooLargeError(f"the body is larger than {MAX_BODY_BYTES >> 20} MiB once decompressed")
     return data
 
 

@@ -51,7 +51,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from starlette.concurrency import run_in_threadpool
 
 from dashcam.api.auth import current_principal
-from dashcam.errors import AuthError, DashcamError, ForbiddenError, InputError
+from dashcam.api.bodies import MAX_BODY_BYTES, read_capped
+from dashcam.errors import AuthError, DashcamError, ForbiddenError, InputError, TooLargeError
 from dashcam.ingest_group import CommitQueue
 from dashcam.keys import Principal
 from dashcam.records import normalize
@@ -72,7 +73,6 @@ from dashcam.store.batch import EventBatchBuilder
 
 log = logging.getLogger("dashcam.otlp")
 
-MAX_BODY_BYTES = 64 << 20  # the spec's recommended limit, before and after decompression
 MAX_INFLIGHT_REQUESTS = 64  # beyond this many requests being decoded or committed: 503
 # ... or this many body bytes held in memory: decoded and mapped, a body takes several times
 # its size, and the server should stay near 500 MB resident however hard it is pushed.
@@ -213,6 +213,9 @@ class Receiver:
         self.inflight_requests = 0
         self.inflight_bytes = 0
         self.committer = GroupCommitter(lambda: self.app.state.dashcam.store)
+        # Mapping is Python: threads mapping side by side only take turns on the interpreter lock,
+        # and each turn evicts the other's data from the cache. One thread maps every request.
+        self.mapper = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="dashcam-otlp-map")
         self._unwritten: list[Record] = []  # swept content whose commit failed: retried
         self._sweeper: asyncio.Task | None = None
 
@@ -255,6 +258,7 @@ class Receiver:
         if self._sweeper is not None:
             self._sweeper.cancel()
         self.committer.stop()
+        self.mapper.shutdown()
         records = self._unwritten + self.join.drain()
         self._unwritten = []
         if records:
@@ -374,7 +378,7 @@ def traces_table(raw: bytes, content_encoding: str, encoding: str, join: JoinBuf
 async def _traces(receiver: Receiver, raw: bytes, content_encoding: str, encoding: str,
                   principal: Principal) -> Any:
     result, table, written = await _guarded(
-        lambda: traces_table(raw, content_encoding, encoding, receiver.join, hold=HOLD_SECONDS > 0))
+        receiver, lambda: traces_table(raw, content_encoding, encoding, receiver.join, hold=HOLD_SECONDS > 0))
     if result.pending:
         # Spans still awaiting their completion's log records: wait a little, unanswered.
         receiver.stats["spans_held"] += len(result.pending)
@@ -384,7 +388,7 @@ async def _traces(receiver: Receiver, raw: bytes, content_encoding: str, encodin
             await asyncio.sleep(0.02)
         held = finish_spans(result.pending, receiver.join)
         written += len(held)
-        table = pa.concat_tables([table, await _guarded(lambda: event_table(held))])
+        table = pa.concat_tables([table, await _guarded(receiver, lambda: event_table(held))])
     _check_groups(principal, table)
     await receiver.commit(table)
     stats = receiver.stats
@@ -407,7 +411,7 @@ async def _logs(receiver: Receiver, raw: bytes, content_encoding: str, encoding:
         result = map_logs(request, join=receiver.join)
         return result, event_table(result.records)
 
-    result, table = await _guarded(decode_and_map)
+    result, table = await _guarded(receiver, decode_and_map)
     _check_groups(principal, table)
     await receiver.commit(table)
     stats = receiver.stats
@@ -424,10 +428,10 @@ async def _logs(receiver: Receiver, raw: bytes, content_encoding: str, encoding:
     return response
 
 
-async def _guarded(work):
-    """Run blocking work off the event loop, turning input errors into a 400."""
+async def _guarded(receiver: Receiver, work):
+    """Run decoding and mapping work on the receiver's mapping thread, turning input errors into a 400."""
     try:
-        return await run_in_threadpool(work)
+        return await asyncio.get_running_loop().run_in_executor(receiver.mapper, work)
     except OtlpError:
         raise
     except InputError as exc:
@@ -446,15 +450,11 @@ def _encoding_of(request: Request) -> str:
     return encoding
 
 
-async def _read_capped(request: Request) -> bytes:
-    chunks = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise OtlpError(413, f"the body is larger than {MAX_BODY_BYTES >> 20} MiB")
-        chunks.append(chunk)
-    return b"".join(chunks)
+async def _read_capped(request: Request) -> bytes | bytearray:
+    try:
+        return await read_capped(request, MAX_BODY_BYTES)
+    except TooLargeError as exc:
+        raise OtlpError(413, str(exc)) from None
 
 
 def _inflate(raw: bytes, content_encoding: str) -> bytes:

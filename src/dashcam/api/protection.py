@@ -18,6 +18,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
 from dashcam.api.auth import current_principal
+from dashcam.api.bodies import read_capped
 from dashcam.audit import AuditLog
 from dashcam.errors import ConfigError, ForbiddenError, InputError
 from dashcam.keys import Principal
@@ -67,7 +68,7 @@ async def put_protection(
     check_group_pattern(logGroup)
     principal.require("admin", logGroup)
     try:
-        body = orjson.loads(await request.body())
+        body = orjson.loads(await read_capped(request))
     except orjson.JSONDecodeError as exc:
         raise InputError(f"the policy is not valid JSON ({exc})") from None
     policy = Policy.from_dict(body, log_group=logGroup)
