@@ -2,8 +2,8 @@
 
 Three stages overlap: the caller reads and frames a batch (Python, holds the GIL), a stager thread
 has the store parse the previous one (:meth:`~dashcam.store.base.Store.prepare_raw`, in the engine,
-GIL released), and a writer thread commits the one before that. The hand-over queues hold one
-batch each, so a slow store slows the reader instead of growing memory.
+GIL released), and a writer thread commits the one before that. Each hand-over waits until the
+next thread takes the batch, so a slow store slows the reader instead of growing memory.
 """
 
 from __future__ import annotations
@@ -186,8 +186,9 @@ class BatchWriter:
             if isinstance(item, threading.Event):
                 item.set()
                 continue
-            unstaged = isinstance(item, _RawBatch) and item.prepared is None  # the stager failed, or drained
-            if self._error is not None or unstaged:  # after a failure, drain without writing; the caller gets the error
+            if self._error is not None or (isinstance(item, _RawBatch) and item.prepared is None):
+                # After a failure (the stager's, or a commit's): drain without writing; the caller
+                # gets the error.
                 if isinstance(item, _RawBatch) and item.prepared is not None:
                     item.prepared.discard()
                 continue
