@@ -144,6 +144,13 @@ def test_bytes_in_flattened_messages_tool_definitions_and_log_bodies():
 # --------------------------------------------------------------------------- choice indexes
 
 
+@pytest.mark.parametrize("method", [["Converse"], {"name": "Converse"}, b"\xff", 7])
+def test_a_bedrock_rpc_method_that_is_not_text_is_passed_over(method):
+    bedrock = {"gen_ai.operation.name": "chat", "gen_ai.provider.name": "aws.bedrock",
+               "gen_ai.request.model": "amazon.nova-lite-v1:0", "rpc.method": method}
+    assert record_of(span_request(bedrock))["operation"] == "Converse"  # from the chat operation
+
+
 def test_a_choice_index_is_kept_only_as_a_whole_number():
     cases = [(2, 2), (-1, -1), (2**63 - 1, 2**63 - 1), (3.0, 3), ("4", 4), (1.5, None), ("x", None), ("-1", None),
              ("9" * 30, None), (True, None), (math.nan, None), (math.inf, None), ([1], None), ({"i": 1}, None),

@@ -514,7 +514,7 @@ def _stream_for(resource: dict[str, Any]) -> str:
 
 def _bedrock_operation(view: _SpanView, streaming: bool) -> str:
     method = view.attrs.get("rpc.method")
-    if method in _BEDROCK_RUNTIME_METHODS:
+    if isinstance(method, str) and method in _BEDROCK_RUNTIME_METHODS:  # a list is not hashable
         return method
     name = view.name  # OpenInference: bedrock.converse, bedrock.invoke_model
     if name == "bedrock.converse":
