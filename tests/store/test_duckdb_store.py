@@ -86,3 +86,35 @@ def test_a_bulk_import_runs_the_engine_one_thread_per_statement_and_gives_the_th
     assert seen == [1]
     assert store.execute(setting)[0][0] == 3
     store.close()
+
+
+def test_a_log_group_deleted_and_written_again_exists_again_and_a_failed_write_creates_none(tmp_path):
+    """The store remembers which groups exist so that a write into one skips creating it."""
+    import pyarrow as pa
+
+    from dashcam.errors import StoreError
+    from dashcam.store.batch import EventBatchBuilder
+
+    store = DuckDBStore(tmp_path / "store")
+    try:
+        record = {"timestamp": 1_772_442_000, "modelId": "m", "requestId": "r1"}
+        store.write_records("g", "s", [record], source="api")
+        store.delete_log_group("g")
+        assert [g.name for g in store.list_log_groups()] == []
+        store.write_records("g", "s", [record], source="api")
+        assert [(g.name, g.events) for g in store.list_log_groups()] == [("g", 1)]
+
+        # A write that fails after creating its group in the transaction: the group is rolled back
+        # with it, and the next write into it creates it.
+        builder = EventBatchBuilder()
+        builder.add_record("h", "s", record, source="api")
+        good = builder.build()
+        column = good.schema.get_field_index("input_tokens")
+        bad = good.set_column(column, "input_tokens", pa.array(["not a number"]))
+        with pytest.raises(StoreError):
+            store.write_batch(bad)  # the engine cannot cast the text to the column's integer
+        assert [g.name for g in store.list_log_groups()] == ["g"]
+        store.write_batch(good)
+        assert sorted(g.name for g in store.list_log_groups()) == ["g", "h"]
+    finally:
+        store.close()

@@ -112,6 +112,10 @@ class DuckDBStore(Store):
         self.path = path
         self.encrypted = encryption_key is not None
         self._write_lock = threading.Lock()
+        # Log groups known to exist (committed): a write into them needs no insert of its group,
+        # one engine statement (~2 ms) fewer per commit.
+        self._known_groups: set[str] = set()
+        self._groups_in_transaction: list[str] = []  # known once the transaction commits
         self._sizes_lock = threading.Lock()
         self._sizes: tuple[int | None, dict[str, tuple[int, int]]] = (None, {})  # see _group_sizes
         try:
@@ -149,8 +153,12 @@ class DuckDBStore(Store):
     def write_batch(self, batch: pa.Table) -> WriteResult:
         if batch.num_rows == 0:
             return WriteResult(0, 0)
+        try:
+            summary = BatchSummary.of(batch)
+        except (KeyError, pa.ArrowException) as exc:  # not a batch of events
+            raise StoreError(f"write failed, nothing from this batch was stored: {exc}") from None
         with self._write_lock, self._registered(batch):
-            return self._in_transaction(lambda: self._commit_events("incoming", batch.num_rows))
+            return self._in_transaction(lambda: self._commit_events("incoming", batch.num_rows, summary=summary))
 
     def write_raw(
         self, batch: pa.Table, *, source: str, provider: str = "aws.bedrock", report_rows: bool = False
@@ -218,10 +226,12 @@ class DuckDBStore(Store):
 
     def _in_transaction(self, work: Callable[[], T], con: duckdb.DuckDBPyConnection | None = None) -> T:
         con = self._con if con is None else con
+        self._groups_in_transaction = []
         try:
             con.execute("BEGIN TRANSACTION")
             result = work()
             con.execute("COMMIT")
+            self._known_groups.update(self._groups_in_transaction)
             return result
         except duckdb.Error as exc:
             try:
@@ -238,44 +248,49 @@ class DuckDBStore(Store):
 
     def _commit_events(
         self, relation: str, rows: int, bounds_from: str | None = None, returning: list[int] | None = None,
-        con: duckdb.DuckDBPyConnection | None = None,
+        con: duckdb.DuckDBPyConnection | None = None, summary: "BatchSummary | None" = None,
     ) -> WriteResult:
         """Insert the events of ``relation`` not already stored, and account groups and streams, on
         ``con`` (default: the store's connection). The ids of the events inserted are appended to
         ``returning`` when it is given."""
         con = self._con if con is None else con
         now = int(time.time() * 1000)
-        con.execute(
-            f"""INSERT INTO {LOG_GROUPS_TABLE} (name, created_ms)
-                SELECT DISTINCT log_group, ? FROM {"incoming" if bounds_from else relation}
-                ON CONFLICT DO NOTHING""",
-            [now],
-        )
+        if summary is None:
+            summary = BatchSummary.scan(con, relation, bounds_from)
+        new_groups = [group for group in summary.groups if group not in self._known_groups]
+        if new_groups:
+            self._groups_in_transaction.extend(new_groups)
+            con.execute(
+                f"""INSERT INTO {LOG_GROUPS_TABLE} (name, created_ms)
+                    SELECT unnest(?::VARCHAR[]), ? ON CONFLICT DO NOTHING""",
+                [new_groups, now],
+            )
         # Only events in the batch's time span can be re-deliveries: bounding the anti-join by
         # ts lets DuckDB skip every row group outside it.
-        bounds = con.execute(f"SELECT min(ts)::TIMESTAMP, max(ts)::TIMESTAMP FROM {bounds_from or relation}").fetchone()
+        bounds = [summary.first_ms, summary.last_ms]
         insert = f"""INSERT INTO {EVENTS_TABLE}
                 SELECT i.* FROM {relation} i
                 ANTI JOIN (
-                    SELECT e.event_id, e.log_group FROM {EVENTS_TABLE} e WHERE e.ts BETWEEN ? AND ?
+                    SELECT e.event_id, e.log_group FROM {EVENTS_TABLE} e
+                    WHERE e.ts BETWEEN epoch_ms(?::BIGINT) AND epoch_ms(?::BIGINT)
                 ) d ON d.event_id = i.event_id AND d.log_group = i.log_group"""
         if returning is None:
-            inserted = con.execute(insert, list(bounds)).fetchone()[0]
+            inserted = con.execute(insert, bounds).fetchone()[0]
         else:
-            ids = [event_id for (event_id,) in con.execute(f"{insert} RETURNING event_id", list(bounds)).fetchall()]
+            ids = [event_id for (event_id,) in con.execute(f"{insert} RETURNING event_id", bounds).fetchall()]
             returning.extend(ids)
             inserted = len(ids)
         con.execute(
             f"""INSERT INTO {LOG_STREAMS_TABLE}
                     (log_group, name, created_ms, first_event_ms, last_event_ms, last_ingestion_ms)
-                SELECT log_group, log_stream, ?, epoch_ms(min(ts)::TIMESTAMP), epoch_ms(max(ts)::TIMESTAMP),
-                       epoch_ms(max(ingestion_time)::TIMESTAMP)
-                FROM {relation} GROUP BY log_group, log_stream
+                SELECT unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), ?, unnest(?::BIGINT[]),
+                       unnest(?::BIGINT[]), unnest(?::BIGINT[])
                 ON CONFLICT (log_group, name) DO UPDATE SET
                     first_event_ms = least(first_event_ms, excluded.first_event_ms),
                     last_event_ms = greatest(last_event_ms, excluded.last_event_ms),
                     last_ingestion_ms = excluded.last_ingestion_ms""",
-            [now],
+            [summary.stream_groups, summary.streams, now, summary.stream_first_ms, summary.stream_last_ms,
+             summary.stream_ingested_ms],
         )
         return WriteResult(int(inserted), rows - int(inserted))
 
@@ -373,6 +388,7 @@ class DuckDBStore(Store):
         with self._write_lock:
             self._require_group(name)
             self._con.execute("BEGIN TRANSACTION")
+            self._known_groups.discard(name)
             for table, column in ((EVENTS_TABLE, "log_group"), (LOG_STREAMS_TABLE, "log_group"), (LOG_GROUPS_TABLE, "name")):
                 self._con.execute(f"DELETE FROM {table} WHERE {column} = ?", [name])
             self._con.execute("COMMIT")
@@ -569,3 +585,48 @@ def _engine_message(exc: duckdb.Error) -> str:
         first += (" — the store's memory limit is too small for this query: raise DASHCAM_DUCKDB_MEMORY_LIMIT"
                   " (e.g. 1GB) where dashcam serve runs, or narrow the query's time range")
     return f"the query could not run: {first}"
+
+
+@dataclass
+class BatchSummary:
+    """What accounting a batch needs besides its rows: its log groups, time span and streams.
+
+    Computed once, before the transaction, so the engine does not scan the batch again for each
+    (scanning a registered Arrow table goes through Python, and waits for the interpreter lock).
+    """
+
+    groups: list[str]
+    first_ms: int
+    last_ms: int
+    stream_groups: list[str]
+    streams: list[str]
+    stream_first_ms: list[int]
+    stream_last_ms: list[int]
+    stream_ingested_ms: list[int]
+
+    @classmethod
+    def of(cls, batch: pa.Table) -> "BatchSummary":
+        """The summary of an Arrow batch of events, computed in Arrow."""
+        ts = batch.column("ts").cast(pa.int64())
+        span = pc.min_max(ts)
+        per_stream = pa.table({
+            "g": batch.column("log_group"), "s": batch.column("log_stream"), "ts": ts,
+            "ing": batch.column("ingestion_time").cast(pa.int64()),
+        }).group_by(["g", "s"], use_threads=False).aggregate([("ts", "min"), ("ts", "max"), ("ing", "max")])
+        return cls(pc.unique(batch.column("log_group")).to_pylist(), span["min"].as_py(), span["max"].as_py(),
+                   per_stream.column("g").to_pylist(), per_stream.column("s").to_pylist(),
+                   per_stream.column("ts_min").to_pylist(), per_stream.column("ts_max").to_pylist(),
+                   per_stream.column("ing_max").to_pylist())
+
+    @classmethod
+    def scan(cls, con: duckdb.DuckDBPyConnection, relation: str, bounds_from: str | None) -> "BatchSummary":
+        """The summary of a relation the engine holds (a staged batch), computed by the engine."""
+        first, last = con.execute(
+            f"SELECT epoch_ms(min(ts)::TIMESTAMP), epoch_ms(max(ts)::TIMESTAMP) FROM {bounds_from or relation}").fetchone()
+        rows = con.execute(
+            f"""SELECT log_group, log_stream, epoch_ms(min(ts)::TIMESTAMP), epoch_ms(max(ts)::TIMESTAMP),
+                       epoch_ms(max(ingestion_time)::TIMESTAMP)
+                FROM {relation} GROUP BY log_group, log_stream""").fetchall()
+        columns = list(zip(*rows)) if rows else [(), (), (), (), ()]
+        groups = sorted(set(columns[0]))
+        return cls(groups, first, last, *(list(c) for c in columns))
