@@ -8,8 +8,10 @@ then several sender threads (in this process) post pre-encoded OTLP/HTTP protobu
 ``--batch`` GenAI LLM spans (OpenInference attributes plus the OTel GenAI ones, a short prompt and
 answer each, distinct trace and span ids) as fast as the server acknowledges them, for
 ``--seconds``. Every acknowledged span is committed (the server answers after the commit), so
-spans/s is acknowledged spans over wall time. Also reports the server's peak resident memory
-(sampled every 0.25 s), the time until a query sees every span, and that the count is exact.
+spans/s is acknowledged spans over wall time. Also reports the server's CPU (its own process and
+its mapping workers, ``DASHCAM_OTLP_WORKERS``, which this process's environment passes on), its
+peak resident memory with its workers (RSS and PSS, sampled every 0.25 s), the time until a query
+sees every span, and that the count is exact.
 
 With ``--phoenix PYTHON`` (the interpreter of a venv with ``arize-phoenix`` installed), the same
 spans go to an Arize Phoenix server started from that venv in the same run, through its OTLP HTTP
@@ -117,12 +119,14 @@ def make_batches(count: int, size: int, service: str = "bench-app") -> list[byte
 
 
 class RssSampler(threading.Thread):
-    """Peak resident memory of a process (and its children), sampled until stopped."""
+    """Peak resident memory of a process and its children, sampled until stopped: the sum of their
+    RSS (which counts pages they share once per process) and of their PSS (shared pages divided
+    among the processes sharing them: what they take from the machine together)."""
 
     def __init__(self, pid: int) -> None:
         super().__init__(daemon=True)
         self.process = psutil.Process(pid)
-        self.peak = 0
+        self.peak = self.peak_pss = 0
         self.stopped = threading.Event()
 
     def run(self) -> None:
@@ -130,9 +134,23 @@ class RssSampler(threading.Thread):
             try:
                 procs = [self.process, *self.process.children(recursive=True)]
                 self.peak = max(self.peak, sum(p.memory_info().rss for p in procs))
+                self.peak_pss = max(self.peak_pss, sum(p.memory_full_info().pss for p in procs))
             except psutil.Error:
                 pass
             self.stopped.wait(0.25)
+
+
+def tree_cpu(pid: int) -> dict[int, float]:
+    """CPU seconds (user + system) of a process and of each of its children (mapping workers)."""
+    out = {}
+    parent = psutil.Process(pid)
+    for process in [parent, *parent.children(recursive=True)]:
+        try:
+            times = process.cpu_times()
+        except psutil.Error:
+            continue
+        out[process.pid] = times.user + times.system
+    return out
 
 
 def blast(url: str, batches: list[bytes], batch_size: int, senders: int, seconds: float) -> tuple[int, float, int]:
@@ -199,16 +217,17 @@ def run_dashcam(args, batches: list[bytes]) -> float:
     data = Path(tempfile.mkdtemp(prefix="dashcam-otlp-", dir=args.work))
     port = free_port()
     code = "from dashcam.cli import main; main()"
+    # The server's log goes to a file: a pipe nobody reads fills up and stops the server mid-run.
     process = subprocess.Popen([sys.executable, "-c", code, "--data", str(data), "serve", "--port", str(port)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                               stdout=subprocess.DEVNULL, stderr=open(data / "server.log", "wb"))
     base = f"http://127.0.0.1:{port}"
     try:
         wait_ready(f"{base}/healthz", process)
         sampler = RssSampler(process.pid)
         sampler.start()
-        cpu_before = psutil.Process(process.pid).cpu_times()
+        cpu_before = tree_cpu(process.pid)
         spans, seconds, retries = blast(f"{base}/v1/traces", batches, args.batch, args.senders, args.seconds)
-        cpu_after = psutil.Process(process.pid).cpu_times()
+        cpu_after = tree_cpu(process.pid)
         acked_at = time.perf_counter()
         query = {"query": "stats count(*) as n, sum(input.inputTokenCount) as t"}
         counted = httpx.post(f"{base}/api/v1/query", json=query, timeout=120).json()["data"]["rows"][0]["n"]
@@ -218,10 +237,12 @@ def run_dashcam(args, batches: list[bytes]) -> float:
         rate = spans / seconds
         print(f"dashcam: {spans:,} GenAI spans acknowledged in {seconds:.1f} s = {rate:,.0f} spans/s "
               f"({args.senders} senders, {args.batch} spans/batch, {retries} 429/503 retries)")
-        cpu = (cpu_after.user + cpu_after.system) - (cpu_before.user + cpu_before.system)
+        cpu = sum(cpu_after.values()) - sum(cpu_before.values())
+        main_cpu = cpu_after[process.pid] - cpu_before[process.pid]
         print(f"dashcam: server CPU {cpu:.1f} s = {cpu / spans * 1e6:.0f} µs per span "
-              f"({spans / cpu:,.0f} spans per CPU-second); machine load average {os.getloadavg()[0]:.1f}")
-        print(f"dashcam: peak server RSS {sampler.peak / 2**20:,.0f} MiB; all {counted:,} records queryable "
+              f"({spans / cpu:,.0f} spans per CPU-second; {main_cpu:.1f} s in the server process, "
+              f"{cpu - main_cpu:.1f} s in its mapping workers); machine load average {os.getloadavg()[0]:.1f}")
+        print(f"dashcam: peak server RSS {sampler.peak / 2**20:,.0f} MiB (PSS {sampler.peak_pss / 2**20:,.0f} MiB); all {counted:,} records queryable "
               f"{queryable * 1000:.0f} ms after the last acknowledgement (count exact: {counted == spans})")
         return rate
     finally:

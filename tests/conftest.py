@@ -78,6 +78,34 @@ class RunningServer:
         self.dashcam.close()
 
 
+def serve_in_subprocess(data, *, env: dict | None = None, timeout: float = 30):
+    """``dashcam serve`` over ``data`` in a process of its own on a free port, once it answers
+    ``/healthz``: (the process, its URL). The caller ends the process."""
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen([sys.executable, "-m", "dashcam.cli", "--data", str(data), "serve", "--port", str(port)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, **(env or {})})
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            httpx.get(f"{url}/healthz", timeout=1).raise_for_status()
+            return process, url
+        except httpx.TransportError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                process.kill()
+                raise RuntimeError(f"dashcam serve did not come up (exit code {process.poll()})") from None
+            time.sleep(0.1)
+
+
 @pytest.fixture
 def server(tmp_path):
     """A running dashcam server over a fresh data directory; ``server.url``, ``server.dashcam``."""

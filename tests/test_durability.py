@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
 import threading
 import time
 
@@ -12,17 +10,7 @@ import httpx
 import orjson
 
 from dashcam.service import Dashcam
-
-DASHCAM = [sys.executable, "-m", "dashcam.cli"]
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
+from tests.conftest import serve_in_subprocess
 
 def _batch(start: int, size: int) -> bytes:
     return b"\n".join(orjson.dumps({
@@ -33,18 +21,8 @@ def _batch(start: int, size: int) -> bytes:
 
 
 def test_kill_9_mid_ingest_keeps_every_acknowledged_record(tmp_path):
-    data, port = tmp_path / "data", _free_port()
-    process = subprocess.Popen([*DASHCAM, "--data", str(data), "serve", "--port", str(port)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            httpx.get(f"{url}/healthz", timeout=1).raise_for_status()
-            break
-        except httpx.TransportError:
-            assert time.monotonic() < deadline and process.poll() is None
-            time.sleep(0.1)
+    data = tmp_path / "data"
+    process, url = serve_in_subprocess(data)
 
     acknowledged: list[int] = []
     stop = threading.Event()

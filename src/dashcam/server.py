@@ -22,6 +22,7 @@ import uvicorn
 
 from dashcam.api.app import create_app
 from dashcam.api.auth import Authenticator
+from dashcam.api.otlp_workers import configured_workers
 from dashcam.keys import KeyRing
 from dashcam.errors import ConfigError, DashcamError
 from dashcam.service import Dashcam
@@ -93,6 +94,7 @@ def serve(
         )
     logging.basicConfig(level=getattr(logging, log_level.upper(), logging.INFO), format="%(message)s")
     limit_store_memory(dashcam.store)
+    configured_workers()  # a bad DASHCAM_OTLP_WORKERS is refused now, not at the first export
     local_token = secrets.token_urlsafe(32)
     app = create_app(dashcam, authenticator=Authenticator(keys, local_token=local_token))
     config = uvicorn.Config(app, host=host, port=port, log_level=log_level,

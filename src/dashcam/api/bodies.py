@@ -9,9 +9,12 @@ both read it.
 
 from __future__ import annotations
 
-from starlette.requests import Request
+from typing import TYPE_CHECKING
 
 from dashcam.errors import TooLargeError
+
+if TYPE_CHECKING:  # for annotations only: OTLP's mapping worker process imports this without the web framework
+    from starlette.requests import Request
 
 MAX_BODY_BYTES = 64 << 20  # the OTLP specification's recommended limit; every API uses it
 _READ = "dashcam_body"

@@ -23,31 +23,23 @@ its content arrives, and content events for content that comes too late).
 from __future__ import annotations
 
 import asyncio
-import base64
 import concurrent.futures
 import contextlib
 import logging
-import time
-import zlib
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
-import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 from fastapi import APIRouter, FastAPI, Request, Response
 from google.protobuf import json_format
-from google.protobuf.message import DecodeError
 from google.rpc import status_pb2
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
     ExportLogsServiceRequest,
     ExportLogsServiceResponse,
 )
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-    ExportTraceServiceRequest,
-    ExportTraceServiceResponse,
-)
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 from starlette.concurrency import run_in_threadpool
 
 from dashcam.api.auth import current_principal
@@ -55,21 +47,17 @@ from dashcam.api.bodies import MAX_BODY_BYTES, read_capped
 from dashcam.errors import AuthError, DashcamError, ForbiddenError, InputError, TooLargeError
 from dashcam.ingest_group import CommitQueue
 from dashcam.keys import Principal
-from dashcam.records import normalize
-from dashcam.records import timestamp_ms as _records_timestamp_ms
-from dashcam.sources.otlp import (
-    SOURCE_NAME,
-    JoinBuffer,
-    Record,
-    TraceResult,
-    finish_spans,
-    map_logs,
-    map_traces,
-    timestamp_ms,
+from dashcam.api.otlp_decode import (
+    JSON,
+    PROTOBUF,
+    OtlpError,
+    decode,
+    event_table,
+    traces_table,
 )
-from dashcam.sources.otlp_vocabularies import json_safe
+from dashcam.api.otlp_workers import WorkerLost, configured_workers, shared_pool
+from dashcam.sources.otlp import JoinBuffer, Record, TraceResult, finish_spans, map_logs
 from dashcam.store.base import WriteResult
-from dashcam.store.batch import EventBatchBuilder
 
 log = logging.getLogger("dashcam.otlp")
 
@@ -81,67 +69,21 @@ RETRY_AFTER_SECONDS = 1
 HOLD_SECONDS = 2.0  # how long a span may wait for its completion's log records
 SWEEP_SECONDS = 1.0
 GROUP_COMMIT_ROWS = 16_384  # at most this many events in one commit
+# While other exports are being mapped, a commit of fewer events waits up to LINGER_SECONDS for
+# them: the engine's cost per commit is mostly fixed (~13 ms for 512 events, ~33 ms for 4,096).
+LINGER_ROWS = 2048
+LINGER_SECONDS = 0.02
 
 
-_PROTOBUF = "protobuf"
-_JSON = "json"
 _MEDIA_TYPES = {
-    "application/x-protobuf": _PROTOBUF,
-    "application/protobuf": _PROTOBUF,
-    "application/json": _JSON,
+    "application/x-protobuf": PROTOBUF,
+    "application/protobuf": PROTOBUF,
+    "application/json": JSON,
 }
-_RESPONSE_TYPES = {_PROTOBUF: "application/x-protobuf", _JSON: "application/json"}
+_RESPONSE_TYPES = {PROTOBUF: "application/x-protobuf", JSON: "application/json"}
 # google.rpc.Code values for the Status body (clients read the HTTP status, not these).
 _RPC_CODES = {400: 3, 413: 8, 415: 3, 503: 14, 500: 13}
-_ID_KEYS = frozenset({"traceId", "spanId", "parentSpanId"})
-# JSON nesting a request may have: deeper than any OTLP message protobuf's JSON parser accepts
-# (100 messages), and shallow enough to walk by recursion.
-MAX_JSON_DEPTH = 256
 
-
-class OtlpError(Exception):
-    """An OTLP request that gets an error status (with a ``google.rpc.Status`` body)."""
-
-    def __init__(self, status: int, message: str, *, retry_after: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.retry_after = retry_after
-
-
-def event_table(records: list[Record]) -> pa.Table:
-    """Records as a batch of store events (normalized, hot columns typed, event ids set).
-
-    Built in the request's thread, so the commit thread only concatenates and writes.
-    """
-    builder = EventBatchBuilder()
-    add = event_adder(builder)
-    for item in records:
-        add(item)
-    return builder.build()
-
-
-def event_adder(builder: EventBatchBuilder) -> Callable[[Record], None]:
-    """A function adding one record to ``builder`` as a store event (serialized, then normalized)."""
-    add = builder.add
-
-    def add_event(item: Record) -> None:
-        group, stream, record = item
-        # EventBatchBuilder.add_record's steps, with the timestamp read by the inverse of the
-        # mapping's own formatter instead of a general date parser.
-        try:
-            message = orjson.dumps(record).decode()
-        except orjson.JSONEncodeError:  # content nested past orjson's limit: the record keeps the rest
-            record = json_safe(record)
-            message = orjson.dumps(record).decode()
-        ts = record.get("timestamp")
-        if ts is None:
-            ts_ms, at_ms = int(time.time() * 1000), None  # normalize prices it at its own "now"
-        else:
-            ts_ms = at_ms = timestamp_ms(ts) if isinstance(ts, str) else _records_timestamp_ms(ts)
-        add(group, stream, ts_ms, message,
-            normalize(record, source=SOURCE_NAME, provider=record.get("provider") or "unknown", at_ms=at_ms))
-
-    return add_event
 
 
 def write_tables(store, tables: list[pa.Table]) -> WriteResult:
@@ -179,10 +121,11 @@ class GroupCommitter:
     when its records are durable (or fails with the store's error, for all requests in that commit).
     """
 
-    def __init__(self, store_of) -> None:
+    def __init__(self, store_of: Callable[[], Any], coming: Callable[[], int] | None = None) -> None:
         self._store_of = store_of
         self._queue: CommitQueue[tuple[pa.Table, concurrent.futures.Future]] = CommitQueue(
-            self._commit_group, lambda item: item[0].num_rows, max_rows=GROUP_COMMIT_ROWS, name="dashcam-otlp-commit")
+            self._commit_group, lambda item: item[0].num_rows, max_rows=GROUP_COMMIT_ROWS, name="dashcam-otlp-commit",
+            coming=coming, min_rows=LINGER_ROWS, linger=LINGER_SECONDS)
 
     def submit(self, table: pa.Table) -> concurrent.futures.Future:
         future: concurrent.futures.Future = concurrent.futures.Future()
@@ -212,19 +155,35 @@ class Receiver:
         self.stats: Counter[str] = Counter()
         self.inflight_requests = 0
         self.inflight_bytes = 0
-        self.committer = GroupCommitter(lambda: self.app.state.dashcam.store)
+        self.mapping = 0  # exports being decoded and mapped, whose commit is coming
+        self.committer = GroupCommitter(lambda: self.app.state.dashcam.store, coming=lambda: self.mapping)
         # Mapping is Python: threads mapping side by side only take turns on the interpreter lock,
         # and each turn evicts the other's data from the cache. One thread maps every request.
         self.mapper = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="dashcam-otlp-map")
+        # ... and beyond that thread's core, worker processes map trace exports (see otlp_workers).
+        self.pool = shared_pool(configured_workers())
         self._unwritten: list[Record] = []  # swept content whose commit failed: retried
         self._sweeper: asyncio.Task | None = None
 
     async def commit(self, table: pa.Table) -> None:
         """Wait until the events of ``table`` are committed; store errors become OTLP statuses."""
-        if not table.num_rows:
+        await self.committed(self.committer.submit(table) if table.num_rows else None)
+
+    @contextlib.contextmanager
+    def mapping_export(self) -> Iterator[None]:
+        """Count an export as coming to the committer while it is decoded, mapped and handed over."""
+        self.mapping += 1
+        try:
+            yield
+        finally:
+            self.mapping -= 1
+
+    async def committed(self, future: concurrent.futures.Future | None) -> None:
+        """Wait for a commit handed to the committer (None: nothing to commit)."""
+        if future is None:
             return
         try:
-            await asyncio.wrap_future(self.committer.submit(table))
+            await asyncio.wrap_future(future)
         except InputError as exc:
             raise OtlpError(400, str(exc)) from None
         except DashcamError as exc:
@@ -308,7 +267,7 @@ def otlp_stats(request: Request) -> dict[str, Any]:
 
 
 async def _export(request: Request, signal: str) -> Response:
-    encoding = _JSON
+    encoding = JSON
     receiver = receiver_of(request.app)
     receiver.ensure_sweeper()
     try:
@@ -360,37 +319,25 @@ def _check_groups(principal: Principal, table: pa.Table) -> None:
             raise OtlpError(403, f"key {principal.key_id} may not ingest into log group {group!r}")
 
 
-def traces_table(raw: bytes, content_encoding: str, encoding: str, join: JoinBuffer, *,
-                 hold: bool) -> tuple[TraceResult, pa.Table, int]:
-    """A trace export's body to (what the mapping made of it, its events as a table, records in it).
-
-    Everything a ``/v1/traces`` request costs before its commit, run in a worker thread (and by
-    ``bench/bench_otlp_mapping.py``, which times exactly this).
-    """
-    request = _decode(raw, content_encoding, encoding, ExportTraceServiceRequest)
-    builder = EventBatchBuilder()
-    # Each record goes into the table as soon as it is made, and is freed then (in this thread,
-    # while it is still in the cache): only the table is needed from here on.
-    result = map_traces(request, join=join, hold=hold, emit=event_adder(builder))
-    return result, builder.build(), len(builder) + builder.duplicates
+async def _map_and_commit(receiver: Receiver, principal: Principal,
+                          mapping: Callable[[], Awaitable[tuple[Any, pa.Table]]]) -> Any:
+    """Run ``mapping`` (giving what it made of an export, and its events), check the key may write
+    the events' log groups, and return what it made once the events are committed."""
+    with receiver.mapping_export():
+        outcome, table = await mapping()
+        _check_groups(principal, table)
+        commit = receiver.committer.submit(table) if table.num_rows else None
+    await receiver.committed(commit)
+    return outcome
 
 
 async def _traces(receiver: Receiver, raw: bytes, content_encoding: str, encoding: str,
                   principal: Principal) -> Any:
-    result, table, written = await _guarded(
-        receiver, lambda: traces_table(raw, content_encoding, encoding, receiver.join, hold=HOLD_SECONDS > 0))
-    if result.pending:
-        # Spans still awaiting their completion's log records: wait a little, unanswered.
-        receiver.stats["spans_held"] += len(result.pending)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + HOLD_SECONDS
-        while loop.time() < deadline and not all(receiver.join.has_output(p.key) for p in result.pending):
-            await asyncio.sleep(0.02)
-        held = finish_spans(result.pending, receiver.join)
-        written += len(held)
-        table = pa.concat_tables([table, await _guarded(receiver, lambda: event_table(held))])
-    _check_groups(principal, table)
-    await receiver.commit(table)
+    async def mapping():
+        result, table, written = await _map_traces(receiver, raw, content_encoding, encoding)
+        return (result, written), table
+
+    result, written = await _map_and_commit(receiver, principal, mapping)
     stats = receiver.stats
     stats["spans_received"] += result.spans
     stats["spans_ignored_not_genai"] += result.ignored
@@ -404,16 +351,64 @@ async def _traces(receiver: Receiver, raw: bytes, content_encoding: str, encodin
     return response
 
 
+async def _map_traces(receiver: Receiver, raw: bytes, content_encoding: str,
+                      encoding: str) -> tuple[TraceResult, pa.Table, int]:
+    """A trace export as (counts, its events, records in it): mapped in a worker process when one
+    has room, else on the receiver's own mapping thread."""
+    pool = receiver.pool
+    if pool is None or not pool.has_room():
+        return await _map_here(receiver, raw, content_encoding, encoding)
+    try:
+        mapped = await pool.map(raw, content_encoding, encoding, receiver.join.content_services())
+    except WorkerLost:
+        return await _map_here(receiver, raw, content_encoding, encoding)
+    except InputError as exc:
+        raise OtlpError(400, str(exc)) from None
+    receiver.stats["spans_mapped_in_workers"] += mapped.result.spans
+    result, table, written = mapped.result, mapped.table, mapped.written
+    late = receiver.join.written_elsewhere(mapped.notes)
+    if late:  # content that arrived while its spans were in the worker
+        receiver.stats["content_events_late"] += len(late)
+        table = pa.concat_tables([table, await _guarded(receiver, lambda: event_table(late))])
+        written += len(late)
+    if mapped.deferred is not None:  # spans of services that send content log records
+        here, here_table, here_written = await _map_here(receiver, mapped.deferred, "identity", PROTOBUF)
+        result.spans += here.spans
+        result.ignored += here.ignored
+        result.skipped += here.skipped
+        result.rejected += here.rejected
+        result.errors = (result.errors + here.errors)[:5]
+        table = pa.concat_tables([table, here_table])
+        written += here_written
+    return result, table, written
+
+
+async def _map_here(receiver: Receiver, raw: bytes, content_encoding: str,
+                    encoding: str) -> tuple[TraceResult, pa.Table, int]:
+    """:func:`_map_traces` on the receiver's mapping thread, with the join buffer at hand."""
+    result, table, written = await _guarded(
+        receiver, lambda: traces_table(raw, content_encoding, encoding, receiver.join, hold=HOLD_SECONDS > 0))
+    if result.pending:
+        # Spans still awaiting their completion's log records: wait a little, unanswered.
+        receiver.stats["spans_held"] += len(result.pending)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + HOLD_SECONDS
+        while loop.time() < deadline and not all(receiver.join.has_output(p.key) for p in result.pending):
+            await asyncio.sleep(0.02)
+        held = finish_spans(result.pending, receiver.join)
+        written += len(held)
+        table = pa.concat_tables([table, await _guarded(receiver, lambda: event_table(held))])
+    return result, table, written
+
+
 async def _logs(receiver: Receiver, raw: bytes, content_encoding: str, encoding: str,
                 principal: Principal) -> Any:
     def decode_and_map():
-        request = _decode(raw, content_encoding, encoding, ExportLogsServiceRequest)
+        request = decode(raw, content_encoding, encoding, ExportLogsServiceRequest)
         result = map_logs(request, join=receiver.join)
         return result, event_table(result.records)
 
-    result, table = await _guarded(receiver, decode_and_map)
-    _check_groups(principal, table)
-    await receiver.commit(table)
+    result = await _map_and_commit(receiver, principal, lambda: _guarded(receiver, decode_and_map))
     stats = receiver.stats
     stats["log_records_received"] += result.log_records
     stats["log_records_ignored_not_genai"] += result.ignored
@@ -457,88 +452,11 @@ async def _read_capped(request: Request) -> bytes | bytearray:
         raise OtlpError(413, str(exc)) from None
 
 
-def _inflate(raw: bytes, content_encoding: str) -> bytes:
-    encoding = content_encoding.strip().lower()
-    if encoding in ("", "identity"):
-        return raw
-    if encoding in ("gzip", "x-gzip"):
-        wbits, name = 16 + zlib.MAX_WBITS, "gzip"
-    elif encoding == "deflate":
-        wbits, name = zlib.MAX_WBITS, "deflate"
-    else:
-        raise OtlpError(415, f"Content-Encoding {content_encoding!r} is not supported; use gzip, deflate or none")
-    out = []
-    size = 0
-    data = raw
-    while True:  # gzip allows several members back to back
-        inflater = zlib.decompressobj(wbits)
-        try:
-            part = inflater.decompress(data, MAX_BODY_BYTES + 1 - size)
-        except zlib.error as exc:
-            raise OtlpError(400, f"the body is not valid {name} ({exc})") from None
-        size += len(part)
-        out.append(part)
-        if size > MAX_BODY_BYTES or inflater.unconsumed_tail:
-            raise OtlpError(413, f"the body is larger than {MAX_BODY_BYTES >> 20} MiB once decompressed")
-        if not inflater.eof:
-            raise OtlpError(400, f"the {name} body ends early (truncated)")
-        data = inflater.unused_data
-        if not data or name != "gzip":
-            break
-    return b"".join(out)
-
-
-def _decode(raw: bytes, content_encoding: str, encoding: str, message_type: type) -> Any:
-    body = _inflate(raw, content_encoding)
-    message = message_type()
-    kind = message_type.DESCRIPTOR.name
-    if encoding == _PROTOBUF:
-        try:
-            message.ParseFromString(body)
-        except DecodeError:
-            raise OtlpError(400, f"the body is not a valid protobuf {kind} (corrupt or truncated)") from None
-        if body and not message.ListFields():
-            # Bytes that happen to parse as nothing but unknown fields are not an export.
-            raise OtlpError(400, f"the body is not a protobuf {kind}: it has none of its fields")
-        return message
-    try:
-        decoded = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise OtlpError(400, f"the body is not valid JSON ({exc})") from None
-    if not isinstance(decoded, dict):
-        raise OtlpError(400, f"the body must be a JSON object ({kind}), not {type(decoded).__name__}")
-    try:
-        json_format.ParseDict(_hex_ids_to_base64(decoded), message, ignore_unknown_fields=True)
-    except json_format.ParseError as exc:
-        raise OtlpError(400, f"the body is not a valid OTLP/JSON {kind}: {exc}") from None
-    return message
-
-
-def _hex_ids_to_base64(node: Any, depth: int = 0) -> Any:
-    """OTLP/JSON writes trace and span ids as hex; protobuf's JSON mapping expects base64."""
-    if depth >= MAX_JSON_DEPTH and isinstance(node, (dict, list)):
-        raise OtlpError(400, f"the body nests JSON deeper than {MAX_JSON_DEPTH} levels")
-    if isinstance(node, dict):
-        out = {}
-        for key, value in node.items():
-            if key in _ID_KEYS and isinstance(value, str):
-                try:
-                    out[key] = base64.b64encode(bytes.fromhex(value)).decode()
-                except ValueError:
-                    raise OtlpError(400, f"{key} {value[:40]!r} is not a hex string") from None
-            else:
-                out[key] = _hex_ids_to_base64(value, depth + 1)
-        return out
-    if isinstance(node, list):
-        return [_hex_ids_to_base64(item, depth + 1) for item in node]
-    return node
-
-
 # --------------------------------------------------------------------------- responses
 
 
 def _reply(encoding: str, message: Any) -> Response:
-    if encoding == _JSON:
+    if encoding == JSON:
         body = json_format.MessageToJson(message, indent=None).encode()
     else:
         body = message.SerializeToString()
@@ -548,7 +466,7 @@ def _reply(encoding: str, message: Any) -> Response:
 def _error_reply(encoding: str, error: OtlpError) -> Response:
     status = status_pb2.Status(code=_RPC_CODES.get(error.status, 2), message=str(error))
     headers = {"Retry-After": str(error.retry_after)} if error.retry_after is not None else None
-    if encoding == _JSON:
+    if encoding == JSON:
         body = json_format.MessageToJson(status, indent=None).encode()
     else:
         body = status.SerializeToString()

@@ -269,18 +269,8 @@ class JoinBuffer:
                 del services[next(iter(services))]
             written = self._written.get(key)
             if written is not None and now - written.added < self.remember_ttl:
-                if (written.has_input or not content.has_input) and (written.has_output or not content.has_output):
-                    return "redundant", None
-                # Only what the stored record lacks goes into the content event.
-                late = Content(system=[] if written.has_input else content.system,
-                               input=[] if written.has_input else content.input,
-                               output=[] if written.has_output else content.output,
-                               answered=content.answered and not written.has_output)
-                written.has_input = written.has_input or content.has_input
-                written.has_output = written.has_output or content.has_output
-                record = content_record(key, late, app=written.app, provider=written.provider,
-                                        timestamp=written.timestamp)
-                return "late", (written.log_group, written.log_stream, record)
+                late = _late_content(key, written, content)
+                return ("redundant", None) if late is None else ("late", late)
             weight = content.weight()
             waiting = self._waiting.get(key)
             if waiting is None:
@@ -292,6 +282,33 @@ class JoinBuffer:
             while len(self._waiting) > self.max_entries or (self._bytes > self.max_bytes and len(self._waiting) > 1):
                 self._overflow.append(self._evict_oldest())
             return "waiting", None
+
+    def content_services(self) -> frozenset[str | None]:
+        """The services that sent GenAI content log records recently (see :meth:`sends_content`)."""
+        now = self.clock()
+        with self._lock:
+            return frozenset(app for app, seen in self._content_services.items() if now - seen < self.remember_ttl)
+
+    def written_elsewhere(self, notes: list[tuple]) -> list[Record]:
+        """Take note of spans mapped without this buffer (in a worker process): each note is
+        :meth:`written`'s arguments as ``(key, log_group, log_stream, app, provider, timestamp,
+        has_input, has_output)``. Content that reached the buffer for one of them while it was
+        being mapped comes back as records to write now (as for content arriving late)."""
+        now = self.clock()
+        out = []
+        with self._lock:
+            for key, log_group, log_stream, app, provider, timestamp, has_input, has_output in notes:
+                entry = _Written(log_group, log_stream, app, provider, timestamp, has_input, has_output, now)
+                self._written[key] = entry
+                waiting = self._waiting.pop(key, None)
+                if waiting is not None:
+                    self._bytes -= waiting.weight
+                    late = _late_content(key, entry, waiting.content)
+                    if late is not None:
+                        out.append(late)
+            while len(self._written) > self.remember_limit:
+                self._written.popitem(last=False)
+        return out
 
     def expired(self, now: float | None = None) -> list[Record]:
         """Content events for content that waited ``ttl`` for its span in vain (or was pushed out
@@ -323,6 +340,22 @@ class JoinBuffer:
         record = content_record(key, waiting.content, app=waiting.app, provider=waiting.provider,
                                 timestamp=rfc3339_ms(waiting.ts_nano))
         return waiting.log_group, waiting.log_stream, record
+
+
+def _late_content(key: bytes, written: _Written, content: Content) -> Record | None:
+    """A content event with what ``content`` adds to the stored record ``written`` (which is
+    updated to have it), or None when the record has all of it already."""
+    if (written.has_input or not content.has_input) and (written.has_output or not content.has_output):
+        return None
+    # Only what the stored record lacks goes into the content event.
+    late = Content(system=[] if written.has_input else content.system,
+                   input=[] if written.has_input else content.input,
+                   output=[] if written.has_output else content.output,
+                   answered=content.answered and not written.has_output)
+    written.has_input = written.has_input or content.has_input
+    written.has_output = written.has_output or content.has_output
+    record = content_record(key, late, app=written.app, provider=written.provider, timestamp=written.timestamp)
+    return written.log_group, written.log_stream, record
 
 
 def content_record(key: bytes, content: Content, *, app: str | None, provider: str | None,
@@ -409,7 +442,7 @@ def map_traces(request: Any, *, join: JoinBuffer | None = None, hold: bool = Fal
     add = result.records.append if emit is None else emit
     for resource_spans in request.resource_spans:
         resource = attributes(resource_spans.resource.attributes)
-        app = _service_name(resource)
+        app = service_name(resource)
         group = log_group_for(app)
         stream = _stream_for(resource)
         for scope_spans in resource_spans.scope_spans:
@@ -466,7 +499,7 @@ def finish_spans(pending: list[PendingSpan], join: JoinBuffer) -> list[Record]:
         buffered = join.take(item.key)
         if buffered is not None:
             content = _joined(content, buffered)
-        record = _record(item.view, content, _service_name(item.view.resource))
+        record = _record(item.view, content, service_name(item.view.resource))
         join.written(item.key, item.log_group, item.log_stream, record, content)
         out.append((item.log_group, item.log_stream, record))
     return out
@@ -482,7 +515,7 @@ def _joined(own: Content, buffered: Content) -> Content:
 def _may_await_content(view: _SpanView, join: JoinBuffer) -> bool:
     if view.status_code == _STATUS_ERROR or view.operation not in vocab.COMPLETION_OPERATIONS:
         return False
-    return join.sends_content(_service_name(view.resource))
+    return join.sends_content(service_name(view.resource))
 
 
 _ZERO_TRACE_ID, _ZERO_SPAN_ID = bytes(16), bytes(8)
@@ -498,7 +531,8 @@ def _span_problem(span: Any, trace_id: bytes, span_id: bytes, start: int) -> str
     return None
 
 
-def _service_name(resource: dict[str, Any]) -> str | None:
+def service_name(resource: dict[str, Any]) -> str | None:
+    """The ``service.name`` of a resource's attributes: the app its records are stored for."""
     # The join buffer keeps it for minutes: a name of megabytes must not be, nor stored as an app.
     app = resource.get("service.name")
     return app[:_MAX_NAME_CHARS] if isinstance(app, str) else None
@@ -699,7 +733,7 @@ def map_logs(request: Any, *, join: JoinBuffer) -> LogResult:
     result = LogResult()
     for resource_logs in request.resource_logs:
         resource = attributes(resource_logs.resource.attributes)
-        app = _service_name(resource)
+        app = service_name(resource)
         group = log_group_for(app)
         stream = _stream_for(resource)
         for scope_logs in resource_logs.scope_logs:
