@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from dashcam.errors import StoreError
-from dashcam.ingest_group import CommitQueue, GroupCommitter, RequestOutcome
+from dashcam.ingest_group import GroupCommitter, RequestOutcome
 from dashcam.simulate.sample_logs import SampleSpec, generate_records
 from dashcam.sources.lines import frame_lines
 from dashcam.store.batch import RawBatchBuilder
@@ -153,49 +153,3 @@ def test_an_empty_request_is_answered_without_a_commit(store_of):
         committer.stop()
     assert committer.commits == 0
 
-
-# --------------------------------------------------------------------------- CommitQueue lingering
-
-
-def _recording_queue(**kwargs):
-    groups: list[list[int]] = []
-    committed = threading.Event()
-
-    def commit(group: list[int]) -> None:
-        groups.append(group)
-        committed.set()
-
-    return CommitQueue(commit, lambda item: item, max_rows=100, name="test-commit", **kwargs), groups, committed
-
-
-def test_a_group_waits_for_items_that_are_coming_and_commits_them_together():
-    coming = [1]
-    queue, groups, committed = _recording_queue(coming=lambda: coming[0], min_rows=10, linger=30.0)
-    queue.put(3)
-    assert not committed.wait(0.2)  # one more is on its way: the group waits for it
-    coming[0] = 0
-    queue.put(4)
-    assert committed.wait(10)
-    queue.stop()
-    assert groups == [[3, 4]]
-
-
-def test_a_group_does_not_wait_when_nothing_is_coming_or_it_is_big_enough():
-    coming = [0]
-    queue, groups, committed = _recording_queue(coming=lambda: coming[0], min_rows=10, linger=30.0)
-    queue.put(3)
-    assert committed.wait(10)  # nothing coming: at once, not after 30 s
-    committed.clear()
-    coming[0] = 5
-    queue.put(12)  # past min_rows: no waiting either
-    assert committed.wait(10)
-    queue.stop()
-    assert groups == [[3], [12]]
-
-
-def test_a_group_waits_no_longer_than_its_linger():
-    queue, groups, committed = _recording_queue(coming=lambda: 1, min_rows=10, linger=0.05)
-    queue.put(3)
-    assert committed.wait(10)  # something is always "coming", yet the group goes after its linger
-    queue.stop()
-    assert groups == [[3]]

@@ -15,7 +15,6 @@ import concurrent.futures
 import logging
 import queue
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -27,7 +26,6 @@ from dashcam.store.base import PreparedRaw, RawWriteResult, Store
 from dashcam.store.batch import RawBatchBuilder
 
 T = TypeVar("T")
-_LINGER_POLL = 0.002  # how often a lingering group looks again at what is still coming
 log = logging.getLogger("dashcam.ingest")
 
 
@@ -51,23 +49,13 @@ class _Pending:
 
 class CommitQueue(Generic[T]):
     """A writer thread that takes what is queued in groups — everything waiting, up to ``max_rows``
-    as counted by ``rows_of`` — and hands each group to ``commit_group`` (which must not raise).
-
-    With ``coming`` (how many items are on their way: being decoded, say), a group smaller than
-    ``min_rows`` waits up to ``linger`` seconds for them, and no longer once none are coming. Under
-    load that makes fewer, larger commits, which cost the engine much less per row; an item sent
-    alone is committed at once.
-    """
+    as counted by ``rows_of`` — and hands each group to ``commit_group`` (which must not raise)."""
 
     def __init__(self, commit_group: Callable[[list[T]], None], rows_of: Callable[[T], int], *,
-                 max_rows: int, name: str, coming: Callable[[], int] | None = None, min_rows: int = 0,
-                 linger: float = 0.0) -> None:
+                 max_rows: int, name: str) -> None:
         self._commit_group = commit_group
         self._rows_of = rows_of
         self.max_rows = max_rows
-        self._coming = coming
-        self.min_rows = min_rows
-        self.linger = linger
         self._queue: queue.SimpleQueue[T | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
@@ -88,18 +76,11 @@ class CommitQueue(Generic[T]):
                 return
             group, stopping = [first], False
             rows = self._rows_of(first)
-            deadline = time.monotonic() + self.linger
             while rows < self.max_rows:
                 try:
                     more = self._queue.get_nowait()
                 except queue.Empty:
-                    wait = deadline - time.monotonic()
-                    if rows >= self.min_rows or wait <= 0 or self._coming is None or self._coming() <= 0:
-                        break
-                    try:
-                        more = self._queue.get(timeout=min(wait, _LINGER_POLL))
-                    except queue.Empty:
-                        continue
+                    break
                 if more is None:
                     stopping = True
                     break

@@ -268,3 +268,16 @@ def test_kill_9_of_the_server_ends_its_workers_and_keeps_acknowledged_spans(tmp_
         stored = {row["spanId"] for row in dashcam.query("fields spanId", limit=100_000).rows}
     assert [n for n in acknowledged if f"{n:016x}" not in stored or f"{n + 49:016x}" not in stored] == []
 
+
+
+def test_an_export_is_mapped_in_the_server_when_the_workers_are_full_and_its_thread_is_free(server, one_worker,
+                                                                                             monkeypatch):
+    monkeypatch.setattr(otlp_workers, "QUEUED_PER_WORKER", 0)  # the workers have no room
+    export = {"resourceSpans": [resource_spans("app", span("00000000000000F1", WITH_CONTENT))]}
+    assert post_traces(server, export).status_code == 200
+    assert "spans_mapped_in_workers" not in stats(server)
+    server.app.state.otlp.mapping_here = 1  # ... and the server's mapping thread is taken
+    second = {"resourceSpans": [resource_spans("app", span("00000000000000F2", WITH_CONTENT))]}
+    assert post_traces(server, second).status_code == 200
+    assert stats(server)["spans_mapped_in_workers"] == 1
+    assert [r["answer"] for r in rows(server, "/dashcam/otlp/app")] == ["Hello.", "Hello."]

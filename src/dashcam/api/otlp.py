@@ -27,7 +27,7 @@ import concurrent.futures
 import contextlib
 import logging
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pyarrow as pa
@@ -69,10 +69,6 @@ RETRY_AFTER_SECONDS = 1
 HOLD_SECONDS = 2.0  # how long a span may wait for its completion's log records
 SWEEP_SECONDS = 1.0
 GROUP_COMMIT_ROWS = 16_384  # at most this many events in one commit
-# While other exports are being mapped, a commit of fewer events waits up to LINGER_SECONDS for
-# them: the engine's cost per commit is mostly fixed (~13 ms for 512 events, ~33 ms for 4,096).
-LINGER_ROWS = 2048
-LINGER_SECONDS = 0.02
 
 
 _MEDIA_TYPES = {
@@ -121,11 +117,10 @@ class GroupCommitter:
     when its records are durable (or fails with the store's error, for all requests in that commit).
     """
 
-    def __init__(self, store_of: Callable[[], Any], coming: Callable[[], int] | None = None) -> None:
+    def __init__(self, store_of: Callable[[], Any]) -> None:
         self._store_of = store_of
         self._queue: CommitQueue[tuple[pa.Table, concurrent.futures.Future]] = CommitQueue(
-            self._commit_group, lambda item: item[0].num_rows, max_rows=GROUP_COMMIT_ROWS, name="dashcam-otlp-commit",
-            coming=coming, min_rows=LINGER_ROWS, linger=LINGER_SECONDS)
+            self._commit_group, lambda item: item[0].num_rows, max_rows=GROUP_COMMIT_ROWS, name="dashcam-otlp-commit")
 
     def submit(self, table: pa.Table) -> concurrent.futures.Future:
         future: concurrent.futures.Future = concurrent.futures.Future()
@@ -155,8 +150,8 @@ class Receiver:
         self.stats: Counter[str] = Counter()
         self.inflight_requests = 0
         self.inflight_bytes = 0
-        self.mapping = 0  # exports being decoded and mapped, whose commit is coming
-        self.committer = GroupCommitter(lambda: self.app.state.dashcam.store, coming=lambda: self.mapping)
+        self.mapping_here = 0  # trace exports given to the mapping thread rather than a worker
+        self.committer = GroupCommitter(lambda: self.app.state.dashcam.store)
         # Mapping is Python: threads mapping side by side only take turns on the interpreter lock,
         # and each turn evicts the other's data from the cache. One thread maps every request.
         self.mapper = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="dashcam-otlp-map")
@@ -167,23 +162,10 @@ class Receiver:
 
     async def commit(self, table: pa.Table) -> None:
         """Wait until the events of ``table`` are committed; store errors become OTLP statuses."""
-        await self.committed(self.committer.submit(table) if table.num_rows else None)
-
-    @contextlib.contextmanager
-    def mapping_export(self) -> Iterator[None]:
-        """Count an export as coming to the committer while it is decoded, mapped and handed over."""
-        self.mapping += 1
-        try:
-            yield
-        finally:
-            self.mapping -= 1
-
-    async def committed(self, future: concurrent.futures.Future | None) -> None:
-        """Wait for a commit handed to the committer (None: nothing to commit)."""
-        if future is None:
+        if not table.num_rows:
             return
         try:
-            await asyncio.wrap_future(future)
+            await asyncio.wrap_future(self.committer.submit(table))
         except InputError as exc:
             raise OtlpError(400, str(exc)) from None
         except DashcamError as exc:
@@ -323,11 +305,9 @@ async def _map_and_commit(receiver: Receiver, principal: Principal,
                           mapping: Callable[[], Awaitable[tuple[Any, pa.Table]]]) -> Any:
     """Run ``mapping`` (giving what it made of an export, and its events), check the key may write
     the events' log groups, and return what it made once the events are committed."""
-    with receiver.mapping_export():
-        outcome, table = await mapping()
-        _check_groups(principal, table)
-        commit = receiver.committer.submit(table) if table.num_rows else None
-    await receiver.committed(commit)
+    outcome, table = await mapping()
+    _check_groups(principal, table)
+    await receiver.commit(table)
     return outcome
 
 
@@ -354,10 +334,14 @@ async def _traces(receiver: Receiver, raw: bytes, content_encoding: str, encodin
 async def _map_traces(receiver: Receiver, raw: bytes, content_encoding: str,
                       encoding: str) -> tuple[TraceResult, pa.Table, int]:
     """A trace export as (counts, its events, records in it): mapped in a worker process when one
-    has room, else on the receiver's own mapping thread."""
+    has room or the receiver's own mapping thread is busy, else on that thread."""
     pool = receiver.pool
-    if pool is None or not pool.has_room():
-        return await _map_here(receiver, raw, content_encoding, encoding)
+    if pool is None or (not pool.has_room() and not receiver.mapping_here):
+        receiver.mapping_here += 1
+        try:
+            return await _map_here(receiver, raw, content_encoding, encoding)
+        finally:
+            receiver.mapping_here -= 1
     try:
         mapped = await pool.map(raw, content_encoding, encoding, receiver.join.content_services())
     except WorkerLost:

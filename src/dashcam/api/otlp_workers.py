@@ -13,8 +13,10 @@ hands them back undecoded-from-scratch, as a protobuf request of their own, and 
 them itself as before. A span mapped in a worker that lacks some content is noted, so content
 that follows it is recognised as late (:meth:`JoinBuffer.written_elsewhere`).
 
-The receiver maps a request itself when every worker already has one running and one queued, so
-both the workers and the server's own core stay busy. ``DASHCAM_OTLP_WORKERS`` sets the number
+The receiver maps a request itself when every worker already has one running and one queued and
+its own mapping thread is free, so that the server's core maps too, but never more than one
+request at a time: mapping there takes the interpreter lock from the requests and commits it
+also serves (measured on 2 cores, mapping more there starved the workers). ``DASHCAM_OTLP_WORKERS`` sets the number
 of workers (default: one on a machine with more than one core, else none; 0 turns them off).
 """
 
