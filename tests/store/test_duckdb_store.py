@@ -103,6 +103,7 @@ def test_a_log_group_deleted_and_written_again_exists_again_and_a_failed_write_c
         assert [g.name for g in store.list_log_groups()] == []
         store.write_records("g", "s", [record], source="api")
         assert [(g.name, g.events) for g in store.list_log_groups()] == [("g", 1)]
+        assert [s.name for s in store.list_log_streams("g")] == ["s"]  # its stream, too, is new again
 
         # A write that fails after creating its group in the transaction: the group is rolled back
         # with it, and the next write into it creates it.
@@ -116,5 +117,35 @@ def test_a_log_group_deleted_and_written_again_exists_again_and_a_failed_write_c
         assert [g.name for g in store.list_log_groups()] == ["g"]
         store.write_batch(good)
         assert sorted(g.name for g in store.list_log_groups()) == ["g", "h"]
+    finally:
+        store.close()
+
+
+def test_stream_times_move_the_same_whether_a_stream_is_new_or_known(tmp_path):
+    """Known streams are updated rather than upserted (one or several per write): same times."""
+    from dashcam.store.batch import EventBatchBuilder
+
+    store = DuckDBStore(tmp_path / "store")
+
+    def write(*events: tuple[str, int], ingested: int) -> None:
+        builder = EventBatchBuilder()
+        for stream, ts in events:
+            builder.add_record("g", stream, {"timestamp": ts / 1000, "modelId": "m", "requestId": f"{stream}{ts}"},
+                               source="api")
+        store.write_batch(builder.build(ingestion_ms=ingested))
+
+    def times() -> dict[str, tuple]:
+        return {s.name: (s.first_event_ms, s.last_event_ms, s.last_ingestion_ms) for s in store.list_log_streams("g")}
+
+    try:
+        write(("a", 1_772_442_000_000), ingested=1_772_442_100_000)  # new: created
+        write(("a", 1_772_441_000_000), ingested=1_772_442_200_000)  # known, alone: earlier first event
+        assert times() == {"a": (1_772_441_000_000, 1_772_442_000_000, 1_772_442_200_000)}
+        write(("b", 1_772_443_000_000), ingested=1_772_442_300_000)
+        write(("a", 1_772_444_000_000), ("b", 1_772_440_000_000), ingested=1_772_442_400_000)  # both known
+        assert times() == {"a": (1_772_441_000_000, 1_772_444_000_000, 1_772_442_400_000),
+                           "b": (1_772_440_000_000, 1_772_443_000_000, 1_772_442_400_000)}
+        write(("a", 1_772_442_500_000), ingested=1_772_442_500_000)  # inside the span: only ingestion moves
+        assert times()["a"] == (1_772_441_000_000, 1_772_444_000_000, 1_772_442_500_000)
     finally:
         store.close()

@@ -112,10 +112,12 @@ class DuckDBStore(Store):
         self.path = path
         self.encrypted = encryption_key is not None
         self._write_lock = threading.Lock()
-        # Log groups known to exist (committed): a write into them needs no insert of its group,
-        # one engine statement (~2 ms) fewer per commit.
+        # Log groups and streams known to exist (committed): a write into them needs no insert of
+        # its group, and updates its streams rather than upserting them (~3 ms less per commit).
         self._known_groups: set[str] = set()
+        self._known_streams: set[tuple[str, str]] = set()  # (log group, stream): an update, not an upsert
         self._groups_in_transaction: list[str] = []  # known once the transaction commits
+        self._streams_in_transaction: list[tuple[str, str]] = []
         self._sizes_lock = threading.Lock()
         self._sizes: tuple[int | None, dict[str, tuple[int, int]]] = (None, {})  # see _group_sizes
         try:
@@ -226,12 +228,13 @@ class DuckDBStore(Store):
 
     def _in_transaction(self, work: Callable[[], T], con: duckdb.DuckDBPyConnection | None = None) -> T:
         con = self._con if con is None else con
-        self._groups_in_transaction = []
+        self._groups_in_transaction, self._streams_in_transaction = [], []
         try:
             con.execute("BEGIN TRANSACTION")
             result = work()
             con.execute("COMMIT")
             self._known_groups.update(self._groups_in_transaction)
+            self._known_streams.update(self._streams_in_transaction)
             return result
         except duckdb.Error as exc:
             try:
@@ -280,19 +283,43 @@ class DuckDBStore(Store):
             ids = [event_id for (event_id,) in con.execute(f"{insert} RETURNING event_id", bounds).fetchall()]
             returning.extend(ids)
             inserted = len(ids)
-        con.execute(
-            f"""INSERT INTO {LOG_STREAMS_TABLE}
-                    (log_group, name, created_ms, first_event_ms, last_event_ms, last_ingestion_ms)
-                SELECT unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), ?, unnest(?::BIGINT[]),
-                       unnest(?::BIGINT[]), unnest(?::BIGINT[])
-                ON CONFLICT (log_group, name) DO UPDATE SET
-                    first_event_ms = least(first_event_ms, excluded.first_event_ms),
-                    last_event_ms = greatest(last_event_ms, excluded.last_event_ms),
-                    last_ingestion_ms = excluded.last_ingestion_ms""",
-            [summary.stream_groups, summary.streams, now, summary.stream_first_ms, summary.stream_last_ms,
-             summary.stream_ingested_ms],
-        )
+        self._account_streams(con, summary, now)
         return WriteResult(int(inserted), rows - int(inserted))
+
+    def _account_streams(self, con: duckdb.DuckDBPyConnection, summary: "BatchSummary", now: int) -> None:
+        """Create the batch's new log streams and move the event and ingestion times of all of them."""
+        streams = list(zip(summary.stream_groups, summary.streams))
+        times = [summary.stream_first_ms, summary.stream_last_ms, summary.stream_ingested_ms]
+        if any(stream not in self._known_streams for stream in streams):
+            self._streams_in_transaction.extend(streams)
+            con.execute(
+                f"""INSERT INTO {LOG_STREAMS_TABLE}
+                        (log_group, name, created_ms, first_event_ms, last_event_ms, last_ingestion_ms)
+                    SELECT unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), ?, unnest(?::BIGINT[]),
+                           unnest(?::BIGINT[]), unnest(?::BIGINT[])
+                    ON CONFLICT (log_group, name) DO UPDATE SET
+                        first_event_ms = least(first_event_ms, excluded.first_event_ms),
+                        last_event_ms = greatest(last_event_ms, excluded.last_event_ms),
+                        last_ingestion_ms = excluded.last_ingestion_ms""",
+                [summary.stream_groups, summary.streams, now, *times],
+            )
+            return
+        # Every stream exists: an update costs the engine a quarter of an upsert for one stream,
+        # and half for several.
+        moved = """first_event_ms = least(first_event_ms, {first}), last_event_ms = greatest(last_event_ms, {last}),
+                   last_ingestion_ms = {ingested}"""
+        if len(streams) == 1:
+            con.execute(f"""UPDATE {LOG_STREAMS_TABLE} SET {moved.format(first="?", last="?", ingested="?")}
+                            WHERE log_group = ? AND name = ?""", [*(column[0] for column in times), *streams[0]])
+            return
+        con.execute(
+            f"""UPDATE {LOG_STREAMS_TABLE} SET {moved.format(first="v.first", last="v.last", ingested="v.ingested")}
+                FROM (SELECT unnest(?::VARCHAR[]) AS log_group, unnest(?::VARCHAR[]) AS name,
+                             unnest(?::BIGINT[]) AS first, unnest(?::BIGINT[]) AS last,
+                             unnest(?::BIGINT[]) AS ingested) v
+                WHERE {LOG_STREAMS_TABLE}.log_group = v.log_group AND {LOG_STREAMS_TABLE}.name = v.name""",
+            [summary.stream_groups, summary.streams, *times],
+        )
 
     def reprice(self, start_ms: int | None = None, end_ms: int | None = None) -> int:
         window = "events.ts BETWEEN epoch_ms(?::BIGINT) AND epoch_ms(?::BIGINT)"
@@ -389,6 +416,7 @@ class DuckDBStore(Store):
             self._require_group(name)
             self._con.execute("BEGIN TRANSACTION")
             self._known_groups.discard(name)
+            self._known_streams = {stream for stream in self._known_streams if stream[0] != name}
             for table, column in ((EVENTS_TABLE, "log_group"), (LOG_STREAMS_TABLE, "log_group"), (LOG_GROUPS_TABLE, "name")):
                 self._con.execute(f"DELETE FROM {table} WHERE {column} = ?", [name])
             self._con.execute("COMMIT")
