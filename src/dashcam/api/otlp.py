@@ -17,7 +17,9 @@ Per the OTLP specification (``../shared/reference/otel-genai.md`` §3):
 Every record is committed before the 200 (acknowledged means committed). Records go to the log
 group ``/dashcam/otlp/<service.name>`` — see :mod:`dashcam.sources.otlp` for the mapping and for
 how content log records are joined to their spans (the join buffer, holding a span briefly while
-its content arrives, and content events for content that comes too late).
+its content arrives, and content events for content that comes too late). Bodies are decoded and
+mapped by :mod:`dashcam.api.otlp_decode`, for trace exports mostly in a worker process
+(:mod:`dashcam.api.otlp_workers`).
 """
 
 from __future__ import annotations
@@ -44,9 +46,6 @@ from starlette.concurrency import run_in_threadpool
 
 from dashcam.api.auth import current_principal
 from dashcam.api.bodies import MAX_BODY_BYTES, read_capped
-from dashcam.errors import AuthError, DashcamError, ForbiddenError, InputError, TooLargeError
-from dashcam.ingest_group import CommitQueue
-from dashcam.keys import Principal
 from dashcam.api.otlp_decode import (
     JSON,
     PROTOBUF,
@@ -56,6 +55,9 @@ from dashcam.api.otlp_decode import (
     traces_table,
 )
 from dashcam.api.otlp_workers import WorkerLost, configured_workers, shared_pool
+from dashcam.errors import AuthError, DashcamError, ForbiddenError, InputError, TooLargeError
+from dashcam.ingest_group import CommitQueue
+from dashcam.keys import Principal
 from dashcam.sources.otlp import JoinBuffer, Record, TraceResult, finish_spans, map_logs
 from dashcam.store.base import WriteResult
 
