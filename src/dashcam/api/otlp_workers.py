@@ -9,15 +9,16 @@ The join buffer (:class:`dashcam.sources.otlp.JoinBuffer`) stays in the server's
 worker nothing is waiting for a span, so the worker maps only spans that need nothing from it:
 those of services that have not sent GenAI content log records recently (the receiver passes that
 set along). Spans of services that do send content may be held for their content, so the worker
-hands them back undecoded-from-scratch, as a protobuf request of their own, and the receiver maps
-them itself as before. A span mapped in a worker that lacks some content is noted, so content
-that follows it is recognised as late (:meth:`JoinBuffer.written_elsewhere`).
+hands them back unmapped, as a protobuf request of their own, and the receiver maps them itself
+as before. A span mapped in a worker that lacks some content is noted, so content that follows it
+is recognised as late (:meth:`JoinBuffer.written_elsewhere`).
 
 The receiver maps a request itself when every worker already has one running and one queued and
 its own mapping thread is free, so that the server's core maps too, but never more than one
-request at a time: mapping there takes the interpreter lock from the requests and commits it
-also serves (measured on 2 cores, mapping more there starved the workers). ``DASHCAM_OTLP_WORKERS`` sets the number
-of workers (default: one on a machine with more than one core, else none; 0 turns them off).
+request at a time: mapping there takes the interpreter lock from the requests and commits it also
+serves (measured on 2 cores, mapping more there starved the workers). ``DASHCAM_OTLP_WORKERS``
+sets the number of workers (default: one on a machine with more than one core, else none; 0 turns
+them off). The workers are the process's, shared by its receivers, and end with it.
 """
 
 from __future__ import annotations
@@ -140,13 +141,6 @@ class MappingPool:
             raise WorkerLost() from None
         finally:
             self.busy -= 1
-
-    def close(self) -> None:
-        """Stop the workers (they hold nothing that would be lost); the next request starts new ones."""
-        with self._lock:
-            executor, self._executor = self._executor, None
-        if executor is not None:
-            executor.shutdown(wait=True, cancel_futures=True)
 
     def _executor_now(self) -> concurrent.futures.ProcessPoolExecutor:
         with self._lock:

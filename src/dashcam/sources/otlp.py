@@ -245,12 +245,9 @@ class JoinBuffer:
         """Note that span ``key``'s record is (about to be) stored, with or without content."""
         entry = _Written(log_group, log_stream, record.get("app"), record.get("provider") or "unknown",
                          record["timestamp"], content.has_input, content.has_output, self.clock())
-        written = self._written
         with self._lock:
-            written[key] = entry  # a re-sent span only refreshes its entry; order is good enough
-            if len(written) > self.remember_limit + 1024:
-                for _ in range(1024):  # forget the oldest in chunks: cheaper than one at a time
-                    written.popitem(last=False)
+            self._written[key] = entry  # a re-sent span only refreshes its entry; order is good enough
+            self._forget_oldest_written()
 
     def add(self, key: bytes, content: Content, *, log_group: str, log_stream: str, app: str | None,
             provider: str | None, ts_nano: int) -> tuple[str, Record | None]:
@@ -306,9 +303,14 @@ class JoinBuffer:
                     late = _late_content(key, entry, waiting.content)
                     if late is not None:
                         out.append(late)
-            while len(self._written) > self.remember_limit:
-                self._written.popitem(last=False)
+            self._forget_oldest_written()
         return out
+
+    def _forget_oldest_written(self) -> None:
+        written = self._written
+        if len(written) > self.remember_limit + 1024:
+            for _ in range(len(written) - self.remember_limit):  # in chunks: cheaper than one at a time
+                written.popitem(last=False)
 
     def expired(self, now: float | None = None) -> list[Record]:
         """Content events for content that waited ``ttl`` for its span in vain (or was pushed out
