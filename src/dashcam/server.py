@@ -40,7 +40,7 @@ GC_THRESHOLDS = (50_000, 20, 100)
 # (up to ~120k uncompressed messages) in memory: a cap keeps the server's resident size near
 # DESIGN.md's 500 MB while ingesting; queries larger than it spill to disk.
 DUCKDB_MEMORY_LIMIT_ENV = "DASHCAM_DUCKDB_MEMORY_LIMIT"
-DEFAULT_DUCKDB_MEMORY_LIMIT = "256MB"  # ingest stays < 500 MB resident; a p99 over ~20M records fits
+DEFAULT_DUCKDB_MEMORY_LIMIT = "192MB"
 _MEMORY_SIZE = re.compile(r"\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)", re.I)
 
 

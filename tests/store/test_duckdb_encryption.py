@@ -225,3 +225,13 @@ def test_a_key_with_a_clickhouse_store_is_refused_not_ignored(tmp_path, monkeypa
     key_file.write_text(KEY)
     result = _cli(tmp_path, tmp_path / "data", "--store", url, "store", "encrypt", "--key-file", str(key_file))
     assert result.exit_code == 2 and "encrypts the embedded DuckDB store" in result.output, result.output
+
+
+def test_an_encrypted_store_spills_beside_its_file_with_temp_files_encrypted(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # not into the working directory, where DuckDB would put them by default
+    store = DuckDBStore(tmp_path / "data", encryption_key=KEY)
+    try:
+        settings = store.execute("SELECT current_setting('temp_directory'), current_setting('temp_file_encryption')")
+        assert settings == [(str(store.path) + ".tmp", True)]
+    finally:
+        store.close()

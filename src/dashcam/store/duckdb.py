@@ -39,7 +39,8 @@ from dashcam.store.base import (
     Store,
     WriteResult,
 )
-from dashcam.store.duckdb_encryption import ATTACHED_AS, connect_encrypted, translate_open_error
+from dashcam.store.duckdb_checkpoints import CheckpointGate
+from dashcam.store.duckdb_encryption import ATTACHED_AS, attach, connect_encrypted, translate_open_error
 from dashcam.store.duckdb_ingest import PRICE_COLUMNS, READY_SQL, REJECTION_SQL, pricing_sql, ready_events_sql, staging_sql
 from dashcam.store.schema import (
     ARROW_SCHEMA,
@@ -58,6 +59,12 @@ DATABASE_FILE = "dashcam.duckdb"
 # faster (measured with 2,000 events per commit and 5,000 raw records per commit).
 # The price: up to this much log to replay after a crash, and to hold in memory until checkpointed.
 CHECKPOINT_THRESHOLD = "128MB"
+CHECKPOINT_THRESHOLD_BYTES = 128 << 20
+# Rows per row group of data written from now on (DuckDB's default is 122,880). A checkpoint
+# decompresses and rewrites the table's last, partly filled row group; with ~1.5 KB of message
+# per event, a default group is up to ~180 MB of text to recompress, and to hold in memory, at
+# every checkpoint. 16,384 rows keep that to ~25 MB.
+ROW_GROUP_SIZE = 16_384
 
 # DuckDB 1.x hands filters on a registered Arrow table to pyarrow, which cannot filter string views
 # (sources.lines frames with them); the `encryption` extra pins DuckDB 1.5.5. There, raw batches
@@ -120,34 +127,22 @@ class DuckDBStore(Store):
         self._streams_in_transaction: list[tuple[str, str]] = []
         self._sizes_lock = threading.Lock()
         self._sizes: tuple[int | None, dict[str, tuple[int, int]]] = (None, {})  # see _group_sizes
+        self._con = _connect(path, read_only=read_only, encryption_key=encryption_key)
+        self._checkpoints = CheckpointGate(path.with_name(path.name + ".wal"), CHECKPOINT_THRESHOLD_BYTES)
         try:
-            if encryption_key is not None:  # see duckdb_encryption: the file is attached as `store`
-                self._con = connect_encrypted(path, encryption_key, read_only=read_only)
-            else:
-                # Never fetch extensions at run time: everything dashcam uses is linked into the wheel.
-                self._con = duckdb.connect(
-                    str(path), read_only=read_only, config={"autoinstall_known_extensions": False}
-                )
             self._con.execute("SET TimeZone = 'UTC'")
             if not read_only:
                 self._con.execute(f"SET checkpoint_threshold = '{CHECKPOINT_THRESHOLD}'")
                 for statement in _DDL:
                     self._con.execute(statement)
-        except duckdb.IOException as exc:
-            if "lock" in str(exc).lower():
-                raise StoreBusyError(
-                    f"the data directory {path.parent} is in use by another dashcam process; "
-                    "stop it, or ask it over its HTTP API"
-                ) from None
-            raise StoreError(f"cannot open {path}: {exc}") from None
         except duckdb.Error as exc:
+            self._con.close()
             raise translate_open_error(exc, path) from None
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:
-        """A cursor for one read; on an encrypted store it must be pointed at the attached file."""
+        """A cursor for one read, pointed at the attached store file (a new cursor starts elsewhere)."""
         cursor = self._con.cursor()
-        if self.encrypted:
-            cursor.execute(f"USE {ATTACHED_AS}")
+        cursor.execute(f"USE {ATTACHED_AS}")
         return cursor
 
     # ------------------------------------------------------------------ writes
@@ -177,7 +172,8 @@ class DuckDBStore(Store):
             batch = _without_views(batch)
         staged = _StagedRaw(batch, source, provider, self._cursor())
         try:
-            staged.stage()
+            with self._checkpoints.staging():
+                staged.stage()
         except duckdb.Error as exc:
             staged.discard()
             raise self._write_error(exc) from None
@@ -235,6 +231,7 @@ class DuckDBStore(Store):
             con.execute("COMMIT")
             self._known_groups.update(self._groups_in_transaction)
             self._known_streams.update(self._streams_in_transaction)
+            self._checkpoints.after_commit(self._con)
             return result
         except duckdb.Error as exc:
             try:
@@ -247,6 +244,11 @@ class DuckDBStore(Store):
         if "no space left on device" in str(exc).lower():
             return StoreFullError(f"the disk holding {self.path.parent} is full: nothing from this batch was "
                                   "stored; free space and retry")
+        if isinstance(exc, duckdb.OutOfMemoryException):
+            first = str(exc).strip().splitlines()[0]
+            return StoreError(f"write failed, nothing from this batch was stored: {first} — the store's memory "
+                              "limit is too small for this batch: raise DASHCAM_DUCKDB_MEMORY_LIMIT where dashcam "
+                              "serve runs, or send smaller batches")
         return StoreError(f"write failed, nothing from this batch was stored: {exc}")
 
     def _commit_events(
@@ -532,6 +534,23 @@ class DuckDBStore(Store):
     def _require_group(self, name: str) -> None:
         if not self._read(f"SELECT 1 FROM {LOG_GROUPS_TABLE} WHERE name = ?", [name]):
             raise NotFoundError(f"log group {name!r} does not exist")
+
+
+def _connect(path: Path, *, read_only: bool, encryption_key: str | None) -> duckdb.DuckDBPyConnection:
+    """A connection whose default database is the store file ``path``, attached as ``store``
+    (created if missing), with dashcam's row group size and its temp files beside it."""
+    options = [f"ROW_GROUP_SIZE {ROW_GROUP_SIZE}"] + (["READ_ONLY"] if read_only else [])
+    if encryption_key is not None:
+        return connect_encrypted(path, encryption_key, options)
+    # Never fetch extensions at run time: everything dashcam uses is linked into the wheel.
+    con = duckdb.connect(":memory:", config={"autoinstall_known_extensions": False})
+    try:
+        attach(con, path, ATTACHED_AS, ", ".join(options))
+        con.execute(f"USE {ATTACHED_AS}")
+        return con
+    except BaseException:
+        con.close()
+        raise
 
 
 @dataclass

@@ -103,19 +103,20 @@ def openssl_available() -> bool:
         con.close()
 
 
-def connect_encrypted(path: Path, key: str, *, read_only: bool) -> duckdb.DuckDBPyConnection:
-    """A connection whose default database is the encrypted file ``path`` (created if missing)."""
+def connect_encrypted(path: Path, key: str, options: list[str]) -> duckdb.DuckDBPyConnection:
+    """A connection whose default database is the encrypted file ``path`` (created if missing),
+    attached with ``options`` (``READ_ONLY`` among them to open it read-only)."""
     config: dict[str, object] = {"autoinstall_known_extensions": False}
     if UNSAFE_TEST_CRYPTO:
         config["force_mbedtls_unsafe"] = True
+    read_only = "READ_ONLY" in options
     con = duckdb.connect(":memory:", config=config)
     try:
         if not read_only:
             _load_openssl(con)
             con.execute("SET temp_file_encryption = true")  # spilled query data is events too
         existed = path.exists()
-        options = f"ENCRYPTION_KEY {_sql_string(key)}" + (", READ_ONLY" if read_only else "")
-        _attach(con, path, ATTACHED_AS, options)
+        attach(con, path, ATTACHED_AS, ", ".join([f"ENCRYPTION_KEY {_sql_string(key)}", *options]))
         encrypted = con.execute("SELECT encrypted FROM duckdb_databases() WHERE database_name = ?",
                                 [ATTACHED_AS]).fetchone()[0]
         if existed and not encrypted:
@@ -128,11 +129,14 @@ def connect_encrypted(path: Path, key: str, *, read_only: bool) -> duckdb.DuckDB
         raise
 
 
-def _attach(con: duckdb.DuckDBPyConnection, path: Path, alias: str, options: str) -> None:
+def attach(con: duckdb.DuckDBPyConnection, path: Path, alias: str, options: str) -> None:
+    """ATTACH the database file ``path`` as ``alias`` with ``options``; DuckDB's refusal as dashcam's
+    error. Its temp files (spilled query data) go beside it rather than into the working directory."""
     try:
         con.execute(f"ATTACH {_sql_string(str(path))} AS {alias}" + (f" ({options})" if options else ""))
     except duckdb.Error as exc:
         raise translate_open_error(exc, path) from None
+    con.execute(f"SET temp_directory = {_sql_string(str(path) + '.tmp')}")
 
 
 def translate_open_error(exc: duckdb.Error, path: Path) -> Exception:
@@ -172,14 +176,14 @@ def rekey(path: Path, old_key: str | None, new_key: str | None) -> dict[str, int
         _load_openssl(con)
         con.execute("SET temp_file_encryption = true")
         try:
-            _attach(con, path, "source", f"ENCRYPTION_KEY {_sql_string(old_key)}" if old_key else "")
+            attach(con, path, "source", f"ENCRYPTION_KEY {_sql_string(old_key)}" if old_key else "")
         except ConfigError as exc:
             if old_key is None and "is encrypted" in str(exc):
                 raise ConfigError(f"the store {path} is already encrypted: use 'dashcam store rotate-key'") from None
             raise
         # Fold the write-ahead log into the file: the old log must not outlive the swap.
         con.execute("CHECKPOINT source")
-        _attach(con, target, "target", f"ENCRYPTION_KEY {_sql_string(new_key)}" if new_key else "")
+        attach(con, target, "target", f"ENCRYPTION_KEY {_sql_string(new_key)}" if new_key else "")
         con.execute("COPY FROM DATABASE source TO target")
         tables = [row[0] for row in con.execute(
             "SELECT table_name FROM duckdb_tables() WHERE database_name = 'source' ORDER BY table_name").fetchall()]
