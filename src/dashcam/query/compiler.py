@@ -457,12 +457,37 @@ class _Compiler:
             hidden = (self._fresh("g"), self._fresh("e"))
             columns += [(hidden[0], col("log_group")), (hidden[1], col("event_id"))]
         limit = self.scope.limit if s.limit is None else min(s.limit, self.scope.limit)
+        self._rows_first(s, columns, limit)
         if s.group_by is None and any(isinstance(e, (_Pointer, _Timestamp)) for _, e in columns):
             sel = self._formatted_after(s, columns, limit)
         else:
             sel = self._select(s, columns, star=False, ordered=True, limit=limit)
             _disambiguate(sel, s.source, _renamed(columns))
         return CompiledQuery(sql=self._sql(sel), columns=tuple(outputs), dialect=self.d.name, hidden=hidden)
+
+    def _rows_first(self, s: _Stage, columns: list[tuple[str, exp.Expression]], limit: int) -> None:
+        """Have a top-N over the events table whose result carries their raw messages choose its
+        rows by row id first (filters and a sort of the keys alone), then read only those rows in full.
+
+        DuckDB sorts every matching event, with every column it returns, when the LIMIT is more
+        than a small share of them: ``fields @message | sort latencyMs desc`` (10,000 rows by
+        default) over 1M events sorted ~1.5 GB of messages and ran out of the server's memory;
+        by row id first it takes 0.3 s. The rows chosen are the same: the second sort only orders
+        those already picked.
+        """
+        if not self.d.top_n_by_row_id or s.group_by is not None or s.qualify or not s.effective_order:
+            return
+        if not (isinstance(s.source, exp.Table) and s.source.name == EVENTS_TABLE):
+            return
+        if not any(c.name == "message" for _, e in columns for c in e.find_all(exp.Column)):
+            return
+        chosen = exp.Select(expressions=[col("rowid")]).from_(s.source.copy(), copy=False)
+        if s.where:
+            chosen = chosen.where(and_(*[w.copy() for w in s.where]), copy=False)
+        chosen = chosen.order_by(*[exp.Ordered(this=e.copy(), desc=desc) for e, desc in s.effective_order],
+                                 copy=False).limit(lit(limit), copy=False)
+        # The filters went into the choice; the chosen rows need no second pass through them.
+        s.where = [exp.In(this=col("rowid"), query=exp.Subquery(this=chosen))]
 
     def _formatted_after(self, s: _Stage, columns: list[tuple[str, exp.Expression]], limit: int) -> exp.Select:
         """The final SELECT of a stage whose result has ``@ptr`` or timestamp columns: ``s``

@@ -138,6 +138,7 @@ class ClickHouseDialect(Dialect):
 
     name: ClassVar[str] = "clickhouse"
     sqlglot_dialect: ClassVar[type[SqlglotDialect]] = _ClickHouseSQL
+    top_n_by_row_id: ClassVar[bool] = False  # no stable row id; its top-N keeps only the rows it needs
 
     # ------------------------------------------------------------------ JSON
 

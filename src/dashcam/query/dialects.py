@@ -124,6 +124,10 @@ class Dialect:
     sqlglot_dialect: ClassVar[type[SqlglotDialect]] = _DuckDBSQL
     # Function-table rows (by lower-case name) that replace the common rows for this engine.
     function_overrides: ClassVar[dict[str, Any]] = {}
+    # A top-N over events whose result carries their raw messages picks its rows by row id first
+    # (see compiler._Compiler._rows_first): DuckDB sorts every matching event, messages and all,
+    # when the LIMIT is more than a small share of them.
+    top_n_by_row_id: ClassVar[bool] = True
 
     # ------------------------------------------------------------------ JSON
 
