@@ -25,7 +25,6 @@ from dashcam.errors import (
     NotFoundError,
     QueryExecutionError,
     QueryStoppedError,
-    StoreBusyError,
     StoreError,
     StoreFullError,
 )

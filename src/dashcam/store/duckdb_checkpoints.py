@@ -52,19 +52,6 @@ class CheckpointGate:
                 self._staging -= 1
                 self._changed.notify_all()
 
-    @contextmanager
-    def exclusive(self) -> Iterator[bool]:
-        """Hold new staging back and wait for staging under way; yields False if that timed out."""
-        with self._changed:
-            self._due = True
-            idle = self._changed.wait_for(lambda: self._staging == 0, timeout=STAGING_WAIT_S)
-        try:
-            yield idle
-        finally:
-            with self._changed:
-                self._due = False
-                self._changed.notify_all()
-
     def after_commit(self, con: duckdb.DuckDBPyConnection) -> None:
         """Checkpoint on ``con`` if the log is past the threshold (DuckDB skipped it at the commit).
         Called by the one writer, holding the store's write lock; a failure waits for the next commit."""
