@@ -57,10 +57,9 @@ class CheckpointGate:
         Called by the one writer, holding the store's write lock; a failure waits for the next commit."""
         if self._log_bytes() <= self.threshold_bytes:
             return
-        with self._changed:
-            self._due = True
         try:
             with self._changed:
+                self._due = True
                 if not self._changed.wait_for(lambda: self._staging == 0, timeout=STAGING_WAIT_S):
                     return
             con.execute("CHECKPOINT")
@@ -75,5 +74,5 @@ class CheckpointGate:
     def _log_bytes(self) -> int:
         try:
             return self.wal_path.stat().st_size
-        except FileNotFoundError:
+        except OSError:  # no log (just checkpointed), or unreadable: nothing to do after a commit
             return 0
