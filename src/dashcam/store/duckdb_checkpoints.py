@@ -60,6 +60,7 @@ class CheckpointGate:
         try:
             with self._changed:
                 self._due = True
+                self._changed.notify_all()
                 if not self._changed.wait_for(lambda: self._staging == 0, timeout=STAGING_WAIT_S):
                     return
             con.execute("CHECKPOINT")
