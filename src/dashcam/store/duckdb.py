@@ -57,8 +57,8 @@ DATABASE_FILE = "dashcam.duckdb"
 # or 5,000-record API writes) costs more than the writes: at 128 MB such commits run ~35-40%
 # faster (measured with 2,000 events per commit and 5,000 raw records per commit).
 # The price: up to this much log to replay after a crash, and to hold in memory until checkpointed.
-CHECKPOINT_THRESHOLD = "128MB"
 CHECKPOINT_THRESHOLD_BYTES = 128 << 20
+CHECKPOINT_THRESHOLD = f"{CHECKPOINT_THRESHOLD_BYTES >> 20}MB"
 # Rows per row group of data written from now on (DuckDB's default is 122,880). A checkpoint
 # decompresses and rewrites the table's last, partly filled row group; with ~1.5 KB of message
 # per event, a default group is up to ~180 MB of text to recompress, and to hold in memory, at
@@ -116,7 +116,6 @@ class DuckDBStore(Store):
             path.mkdir(parents=True, exist_ok=True)
             path = path / DATABASE_FILE
         self.path = path
-        self.encrypted = encryption_key is not None
         self._write_lock = threading.Lock()
         # Log groups and streams known to exist (committed): a write into them needs no insert of
         # its group, and updates its streams rather than upserting them (~3 ms less per commit).
