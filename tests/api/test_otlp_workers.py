@@ -12,9 +12,11 @@ import pytest
 from google.protobuf import json_format
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+import dashcam.api.otlp as otlp_api
 from dashcam.api import otlp_workers
 from dashcam.api.otlp_decode import JSON, OtlpError
 from dashcam.api.otlp_workers import JoinNotes, configured_workers, map_export
+from dashcam.api.pipe_workers import WorkerLost
 from dashcam.errors import ConfigError
 from dashcam.service import Dashcam
 from dashcam.sources.otlp import JoinBuffer
@@ -67,7 +69,7 @@ def stats(server) -> dict:
 
 
 @pytest.mark.parametrize(("value", "cores", "expected"), [
-    ("", 2, 1), ("", 1, 0), ("", None, 0), ("0", 2, 0), ("3", 1, 3), (" 2 ", 8, 2)])
+    ("", 2, 2), ("", 3, 3), ("", 16, 4), ("", 1, 0), ("", None, 0), ("0", 2, 0), ("3", 1, 3), (" 2 ", 8, 2)])
 def test_the_number_of_workers_comes_from_the_environment_or_the_cores(monkeypatch, value, cores, expected):
     monkeypatch.setenv("DASHCAM_OTLP_WORKERS", value)
     monkeypatch.setattr(otlp_workers.os, "cpu_count", lambda: cores)
@@ -90,12 +92,12 @@ def test_a_worker_maps_the_services_that_need_no_join_and_hands_back_the_others(
         resource_spans("content-app", span("00000000000000B1", CHAT)),
     ]}
     raw = json_format.MessageToJson(ExportTraceServiceRequest()).encode()  # the encoding's empty message
-    assert map_export(raw, "identity", JSON, frozenset()).table.num_rows == 0
+    assert len(map_export(raw, "identity", JSON, frozenset()).rows) == 0
 
     body = _json_body(export)
     mapped = map_export(body, "identity", JSON, frozenset({"content-app"}))
-    assert (mapped.result.spans, mapped.written) == (2, 2)
-    assert sorted(mapped.table.column("log_group").to_pylist()) == ["/dashcam/otlp/plain-app"] * 2
+    assert (mapped.result.spans, len(mapped.rows)) == (2, 2)
+    assert mapped.rows.columns()[1] == ["/dashcam/otlp/plain-app"] * 2
     # Only the span without content is noted: content may follow it.
     assert [(note[0][16:].hex(), note[3], note[6], note[7]) for note in mapped.notes] == [
         ("00000000000000a2", "plain-app", False, False)]
@@ -197,20 +199,55 @@ def test_bad_input_mapped_in_a_worker_is_a_400_and_the_worker_keeps_working(serv
     assert stats(server)["spans_mapped_in_workers"] == 1 and len(rows(server, "/dashcam/otlp/app")) == 1
 
 
-def test_a_worker_that_dies_costs_no_export(server, one_worker):
+def test_a_worker_that_dies_is_replaced(server, one_worker):
     export = {"resourceSpans": [resource_spans("app", span("00000000000000D1", CHAT))]}
     assert post_traces(server, export).status_code == 200
     pool = server.app.state.otlp.pool
-    for process in list(pool._executor._processes.values()):
+    dead = list(pool._processes)
+    for process in [psutil.Process(worker.pid) for worker in dead]:
         process.kill()
-        process.join(10)
-    second = {"resourceSpans": [resource_spans("app", span("00000000000000D2", CHAT))]}
-    assert post_traces(server, second).status_code == 200  # mapped in the server instead
-    third = {"resourceSpans": [resource_spans("app", span("00000000000000D3", CHAT))]}
-    assert post_traces(server, third).status_code == 200  # by new workers
+        process.wait(10)
+    deadline = time.monotonic() + 10
+    while not all(worker.lost for worker in dead):
+        assert time.monotonic() < deadline, "the pool did not notice its worker died"
+        time.sleep(0.01)
+    for span_id in ("00000000000000D2", "00000000000000D3"):
+        assert post_traces(server, {"resourceSpans": [resource_spans("app", span(span_id, CHAT))]}).status_code == 200
     assert [r["spanId"] for r in rows(server, "/dashcam/otlp/app")] == [
         "00000000000000d1", "00000000000000d2", "00000000000000d3"]
-    assert stats(server)["spans_mapped_in_workers"] == 2
+    assert stats(server)["spans_mapped_in_workers"] == 3
+    assert {worker.pid for worker in pool._processes}.isdisjoint(worker.pid for worker in dead)
+
+
+def test_the_mapping_worker_of_dashcam_serve_loads_neither_arrow_nor_duckdb(tmp_path):
+    process, url = serve_in_subprocess(tmp_path / "data", env={"DASHCAM_OTLP_WORKERS": "1"})
+    try:
+        export = {"resourceSpans": [resource_spans("app", span("00000000000000D5", CHAT))]}
+        response = httpx.post(f"{url}/v1/traces", content=_json_body(export),
+                              headers={"content-type": "application/json"}, timeout=60)
+        assert response.status_code == 200
+        assert httpx.get(f"{url}/api/v1/otlp/stats").json()["data"]["spans_mapped_in_workers"] == 1
+        server = psutil.Process(process.pid)
+        (worker,) = server.children()  # and no resource tracker beside it
+        libraries = {m.path for m in worker.memory_maps()}
+        assert any("google" in path or "protobuf" in path or "upb" in path for path in libraries)
+        assert [path for path in libraries if any(name in path for name in ("pyarrow", "numpy", "duckdb"))] == []
+        assert any("duckdb" in m.path for m in server.memory_maps())  # the check sees what the server has
+    finally:
+        process.kill()
+        process.wait(10)
+
+
+def test_an_export_whose_worker_dies_under_it_is_mapped_in_the_server(server, one_worker, monkeypatch):
+    async def died(*args):
+        raise WorkerLost()
+
+    monkeypatch.setattr(otlp_api.receiver_of(server.app).pool, "map", died)
+    export = {"resourceSpans": [resource_spans("app", span("00000000000000D4", WITH_CONTENT))]}
+    assert post_traces(server, export).status_code == 200
+    assert "spans_mapped_in_workers" not in stats(server)
+    assert rows(server, "/dashcam/otlp/app") == [
+        {"spanId": "00000000000000d4", "app": "app", "prompt": "Hi?", "answer": "Hello."}]
 
 
 def test_the_same_records_with_and_without_workers(tmp_path, monkeypatch):

@@ -46,20 +46,15 @@ from starlette.concurrency import run_in_threadpool
 
 from dashcam.api.auth import current_principal
 from dashcam.api.bodies import MAX_BODY_BYTES, read_capped
-from dashcam.api.otlp_decode import (
-    JSON,
-    PROTOBUF,
-    OtlpError,
-    decode,
-    event_table,
-    traces_table,
-)
+from dashcam.api.otlp_decode import JSON, PROTOBUF, OtlpError, decode, record_rows, traces_rows
 from dashcam.api.otlp_workers import WorkerLost, configured_workers, shared_pool
 from dashcam.errors import AuthError, DashcamError, ForbiddenError, InputError, TooLargeError
 from dashcam.ingest_group import CommitQueue
 from dashcam.keys import Principal
 from dashcam.sources.otlp import JoinBuffer, Record, TraceResult, finish_spans, map_logs
 from dashcam.store.base import WriteResult
+from dashcam.store.batch import rows_table
+from dashcam.store.rows import EventRows
 
 log = logging.getLogger("dashcam.otlp")
 
@@ -82,6 +77,20 @@ _RESPONSE_TYPES = {PROTOBUF: "application/x-protobuf", JSON: "application/json"}
 # google.rpc.Code values for the Status body (clients read the HTTP status, not these).
 _RPC_CODES = {400: 3, 413: 8, 415: 3, 503: 14, 500: 13}
 
+
+
+def event_table(records: list[Record]) -> pa.Table:
+    """Records as a batch of store events (normalized, hot columns typed, event ids set)."""
+    return rows_table(record_rows(records))
+
+
+def traces_table(raw: bytes, content_encoding: str, encoding: str, join: JoinBuffer | Any, *,
+                 hold: bool) -> tuple[TraceResult, pa.Table, int]:
+    """A trace export's body to (what the mapping made of it, its events as a table, records in it):
+    everything a ``/v1/traces`` request costs before its commit (``bench/bench_otlp_mapping.py``
+    times this)."""
+    result, rows = traces_rows(raw, content_encoding, encoding, join, hold=hold)
+    return result, rows_table(rows), len(rows) + rows.duplicates
 
 
 def write_tables(store, tables: list[pa.Table]) -> WriteResult:
@@ -117,24 +126,25 @@ class GroupCommitter:
     A DuckDB commit costs about the same for 500 rows as for 5,000, so while one commit runs the
     next requests queue up and go together in the next one. Each request's future completes only
     when its records are durable (or fails with the store's error, for all requests in that commit).
+    Requests hand over their events as lists; this thread makes the Arrow table of each group.
     """
 
     def __init__(self, store_of: Callable[[], Any]) -> None:
         self._store_of = store_of
-        self._queue: CommitQueue[tuple[pa.Table, concurrent.futures.Future]] = CommitQueue(
-            self._commit_group, lambda item: item[0].num_rows, max_rows=GROUP_COMMIT_ROWS, name="dashcam-otlp-commit")
+        self._queue: CommitQueue[tuple[EventRows, concurrent.futures.Future]] = CommitQueue(
+            self._commit_group, lambda item: len(item[0]), max_rows=GROUP_COMMIT_ROWS, name="dashcam-otlp-commit")
 
-    def submit(self, table: pa.Table) -> concurrent.futures.Future:
+    def submit(self, rows: EventRows) -> concurrent.futures.Future:
         future: concurrent.futures.Future = concurrent.futures.Future()
-        self._queue.put((table, future))
+        self._queue.put((rows, future))
         return future
 
     def stop(self) -> None:
         self._queue.stop()
 
-    def _commit_group(self, items: list[tuple[pa.Table, concurrent.futures.Future]]) -> None:
+    def _commit_group(self, items: list[tuple[EventRows, concurrent.futures.Future]]) -> None:
         try:
-            result = write_tables(self._store_of(), [table for table, _ in items])
+            result = write_tables(self._store_of(), [rows_table(rows) for rows, _ in items])
         except BaseException as exc:  # handed to every waiting request, never lost
             for _, future in items:
                 future.set_exception(exc)
@@ -162,12 +172,12 @@ class Receiver:
         self._unwritten: list[Record] = []  # swept content whose commit failed: retried
         self._sweeper: asyncio.Task | None = None
 
-    async def commit(self, table: pa.Table) -> None:
-        """Wait until the events of ``table`` are committed; store errors become OTLP statuses."""
-        if not table.num_rows:
+    async def commit(self, rows: EventRows) -> None:
+        """Wait until ``rows`` are committed; store errors become OTLP statuses."""
+        if not len(rows):
             return
         try:
-            await asyncio.wrap_future(self.committer.submit(table))
+            await asyncio.wrap_future(self.committer.submit(rows))
         except InputError as exc:
             raise OtlpError(400, str(exc)) from None
         except DashcamError as exc:
@@ -190,7 +200,7 @@ class Receiver:
         if not records:
             return
         try:
-            await self.commit(await run_in_threadpool(event_table, records))
+            await self.commit(await run_in_threadpool(record_rows, records))
             self.stats["content_events_expired"] += len(records)
         except OtlpError as exc:
             log.warning("otlp: could not write %d content events yet: %s", len(records), exc)
@@ -294,30 +304,30 @@ async def _principal(request: Request) -> Principal:
     return principal
 
 
-def _check_groups(principal: Principal, table: pa.Table) -> None:
+def _check_groups(principal: Principal, rows: EventRows) -> None:
     """Refuse the whole export when a record would land in a log group the key may not write."""
-    if principal.log_groups == "*" or table.num_rows == 0:
+    if principal.log_groups == "*":
         return
-    for group in set(table.column("log_group").to_pylist()):
+    for group in rows.log_groups():
         if not principal.may("ingest", group):
             raise OtlpError(403, f"key {principal.key_id} may not ingest into log group {group!r}")
 
 
 async def _map_and_commit(receiver: Receiver, principal: Principal,
-                          mapping: Callable[[], Awaitable[tuple[Any, pa.Table]]]) -> Any:
+                          mapping: Callable[[], Awaitable[tuple[Any, EventRows]]]) -> Any:
     """Run ``mapping`` (giving what it made of an export, and its events), check the key may write
     the events' log groups, and return what it made once the events are committed."""
-    outcome, table = await mapping()
-    _check_groups(principal, table)
-    await receiver.commit(table)
+    outcome, rows = await mapping()
+    _check_groups(principal, rows)
+    await receiver.commit(rows)
     return outcome
 
 
 async def _traces(receiver: Receiver, raw: bytes, content_encoding: str, encoding: str,
                   principal: Principal) -> Any:
     async def mapping():
-        result, table, written = await _map_traces(receiver, raw, content_encoding, encoding)
-        return (result, written), table
+        result, rows = await _map_traces(receiver, raw, content_encoding, encoding)
+        return (result, len(rows) + rows.duplicates), rows
 
     result, written = await _map_and_commit(receiver, principal, mapping)
     stats = receiver.stats
@@ -334,8 +344,8 @@ async def _traces(receiver: Receiver, raw: bytes, content_encoding: str, encodin
 
 
 async def _map_traces(receiver: Receiver, raw: bytes, content_encoding: str,
-                      encoding: str) -> tuple[TraceResult, pa.Table, int]:
-    """A trace export as (counts, its events, records in it): mapped in a worker process when one
+                      encoding: str) -> tuple[TraceResult, EventRows]:
+    """A trace export as (counts, its events): mapped in a worker process when one
     has room or the receiver's own mapping thread is busy, else on that thread."""
     pool = receiver.pool
     if pool is None or (not pool.has_room() and not receiver.mapping_here):
@@ -351,29 +361,27 @@ async def _map_traces(receiver: Receiver, raw: bytes, content_encoding: str,
     except InputError as exc:
         raise OtlpError(400, str(exc)) from None
     receiver.stats["spans_mapped_in_workers"] += mapped.result.spans
-    result, table, written = mapped.result, mapped.table, mapped.written
+    result, rows = mapped.result, mapped.rows
     late = receiver.join.written_elsewhere(mapped.notes)
     if late:  # content that arrived while its spans were in the worker
         receiver.stats["content_events_late"] += len(late)
-        table = pa.concat_tables([table, await _guarded(receiver, lambda: event_table(late))])
-        written += len(late)
+        rows.extend(await _guarded(receiver, lambda: record_rows(late)))
     if mapped.deferred is not None:  # spans of services that send content log records
-        here, here_table, here_written = await _map_here(receiver, mapped.deferred, "identity", PROTOBUF)
+        here, here_rows = await _map_here(receiver, mapped.deferred, "identity", PROTOBUF)
         result.spans += here.spans
         result.ignored += here.ignored
         result.skipped += here.skipped
         result.rejected += here.rejected
         result.errors = (result.errors + here.errors)[:5]
-        table = pa.concat_tables([table, here_table])
-        written += here_written
-    return result, table, written
+        rows.extend(here_rows)
+    return result, rows
 
 
 async def _map_here(receiver: Receiver, raw: bytes, content_encoding: str,
-                    encoding: str) -> tuple[TraceResult, pa.Table, int]:
+                    encoding: str) -> tuple[TraceResult, EventRows]:
     """:func:`_map_traces` on the receiver's mapping thread, with the join buffer at hand."""
-    result, table, written = await _guarded(
-        receiver, lambda: traces_table(raw, content_encoding, encoding, receiver.join, hold=HOLD_SECONDS > 0))
+    result, rows = await _guarded(
+        receiver, lambda: traces_rows(raw, content_encoding, encoding, receiver.join, hold=HOLD_SECONDS > 0))
     if result.pending:
         # Spans still awaiting their completion's log records: wait a little, unanswered.
         receiver.stats["spans_held"] += len(result.pending)
@@ -382,9 +390,8 @@ async def _map_here(receiver: Receiver, raw: bytes, content_encoding: str,
         while loop.time() < deadline and not all(receiver.join.has_output(p.key) for p in result.pending):
             await asyncio.sleep(0.02)
         held = finish_spans(result.pending, receiver.join)
-        written += len(held)
-        table = pa.concat_tables([table, await _guarded(receiver, lambda: event_table(held))])
-    return result, table, written
+        rows.extend(await _guarded(receiver, lambda: record_rows(held)))
+    return result, rows
 
 
 async def _logs(receiver: Receiver, raw: bytes, content_encoding: str, encoding: str,
@@ -392,7 +399,7 @@ async def _logs(receiver: Receiver, raw: bytes, content_encoding: str, encoding:
     def decode_and_map():
         request = decode(raw, content_encoding, encoding, ExportLogsServiceRequest)
         result = map_logs(request, join=receiver.join)
-        return result, event_table(result.records)
+        return result, record_rows(result.records)
 
     result = await _map_and_commit(receiver, principal, lambda: _guarded(receiver, decode_and_map))
     stats = receiver.stats

@@ -1,8 +1,9 @@
-"""OTLP request bodies to event tables: decompression, protobuf/JSON decoding, the mapping.
+"""OTLP request bodies to store events: decompression, protobuf/JSON decoding, the mapping.
 
-Everything a ``/v1/traces`` or ``/v1/logs`` request costs before its commit, free of the web
-framework so that a mapping worker process (:mod:`dashcam.api.otlp_workers`) can import it
-cheaply. :mod:`dashcam.api.otlp` is the receiver that calls it.
+Everything a ``/v1/traces`` or ``/v1/logs`` request costs before its commit but the Arrow table,
+free of the web framework and of Arrow so that a mapping worker process
+(:mod:`dashcam.api.otlp_workers`) imports little. :mod:`dashcam.api.otlp` is the receiver that
+calls it.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
-import pyarrow as pa
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -24,7 +24,7 @@ from dashcam.records import normalize
 from dashcam.records import timestamp_ms as _records_timestamp_ms
 from dashcam.sources.otlp import SOURCE_NAME, JoinBuffer, Record, TraceResult, map_traces, timestamp_ms
 from dashcam.sources.otlp_vocabularies import json_safe
-from dashcam.store.batch import EventBatchBuilder
+from dashcam.store.rows import EventRows
 
 PROTOBUF = "protobuf"
 JSON = "json"
@@ -50,21 +50,18 @@ def _otlp_error(status: int, message: str, retry_after: int | None) -> OtlpError
     return OtlpError(status, message, retry_after=retry_after)
 
 
-def event_table(records: list[Record]) -> pa.Table:
-    """Records as a batch of store events (normalized, hot columns typed, event ids set).
-
-    Built in the request's thread, so the commit thread only concatenates and writes.
-    """
-    builder = EventBatchBuilder()
-    add = event_adder(builder)
+def record_rows(records: list[Record]) -> EventRows:
+    """Records as store events (serialized, normalized, hot values read, event ids set)."""
+    rows = EventRows()
+    add = event_adder(rows)
     for item in records:
         add(item)
-    return builder.build()
+    return rows
 
 
-def event_adder(builder: EventBatchBuilder) -> Callable[[Record], None]:
-    """A function adding one record to ``builder`` as a store event (serialized, then normalized)."""
-    add = builder.add
+def event_adder(rows: EventRows) -> Callable[[Record], None]:
+    """A function adding one record to ``rows`` as a store event (serialized, then normalized)."""
+    add = rows.add
 
     def add_event(item: Record) -> None:
         group, stream, record = item
@@ -86,24 +83,24 @@ def event_adder(builder: EventBatchBuilder) -> Callable[[Record], None]:
     return add_event
 
 
-def traces_table(raw: bytes, content_encoding: str, encoding: str, join: JoinBuffer | Any, *,
-                 hold: bool) -> tuple[TraceResult, pa.Table, int]:
-    """A trace export's body to (what the mapping made of it, its events as a table, records in it).
+def traces_rows(raw: bytes, content_encoding: str, encoding: str, join: JoinBuffer | Any, *,
+                hold: bool) -> tuple[TraceResult, EventRows]:
+    """A trace export's body to (what the mapping made of it, its events).
 
-    Everything a ``/v1/traces`` request costs before its commit, run on the receiver's mapping
-    thread or in a worker process (and by ``bench/bench_otlp_mapping.py``, which times exactly this).
+    Everything a ``/v1/traces`` request costs before its commit but the Arrow table, run on the
+    receiver's mapping thread or in a worker process.
     """
-    return request_table(decode(raw, content_encoding, encoding, ExportTraceServiceRequest), join, hold=hold)
+    return request_rows(decode(raw, content_encoding, encoding, ExportTraceServiceRequest), join, hold=hold)
 
 
-def request_table(request: ExportTraceServiceRequest, join: JoinBuffer | Any, *,
-                  hold: bool) -> tuple[TraceResult, pa.Table, int]:
-    """:func:`traces_table` for a request already decoded."""
-    builder = EventBatchBuilder()
-    # Each record goes into the table as soon as it is made, and is freed then (in this thread,
-    # while it is still in the cache): only the table is needed from here on.
-    result = map_traces(request, join=join, hold=hold, emit=event_adder(builder))
-    return result, builder.build(), len(builder) + builder.duplicates
+def request_rows(request: ExportTraceServiceRequest, join: JoinBuffer | Any, *,
+                 hold: bool) -> tuple[TraceResult, EventRows]:
+    """:func:`traces_rows` for a request already decoded."""
+    rows = EventRows()
+    # Each record becomes an event as soon as it is made, and is freed then (in this thread,
+    # while it is still in the cache): only its event is needed from here on.
+    result = map_traces(request, join=join, hold=hold, emit=event_adder(rows))
+    return result, rows
 
 
 def inflate(raw: bytes, content_encoding: str) -> bytes:

@@ -2,8 +2,8 @@
 
 Decoding an export and mapping its spans is Python, so in the server's process it runs on one
 core at a time (the interpreter lock), and that core is the receiver's limit. A worker process
-takes the raw body and gives back what the receiver commits: the event table, the counts, and
-notes for the join buffer.
+takes the raw body and gives back what the receiver commits: the events (as plain lists: a
+worker imports neither Arrow nor the web framework), the counts, and notes for the join buffer.
 
 The join buffer (:class:`dashcam.sources.otlp.JoinBuffer`) stays in the server's process. In a
 worker nothing is waiting for a span, so the worker maps only spans that need nothing from it:
@@ -17,43 +17,45 @@ The receiver maps a request itself when every worker already has one running and
 its own mapping thread is free, so that the server's core maps too, but never more than one
 request at a time: mapping there takes the interpreter lock from the requests and commits it also
 serves (measured on 2 cores, mapping more there starved the workers). ``DASHCAM_OTLP_WORKERS``
-sets the number of workers (default: one on a machine with more than one core, else none; 0 turns
-them off). The workers are the process's, shared by its receivers, and end with it.
+sets the number of workers (default: one per core up to four on a machine with more than one
+core, else none; 0 turns them off). The workers (:mod:`dashcam.api.pipe_workers`) are the process's, shared by its
+receivers, and end with it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
+import atexit
 import logging
-import multiprocessing
 import os
 import threading
-import time
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
 
-import pyarrow as pa
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from dashcam.api.otlp_decode import decode, request_table
+from dashcam.api.otlp_decode import decode, request_rows
+from dashcam.api.pipe_workers import WorkerLost, WorkerProcess
 from dashcam.errors import ConfigError
 from dashcam.sources.otlp import TraceResult, attributes, service_name
+from dashcam.store.rows import EventRows
 
 log = logging.getLogger("dashcam.otlp")
 
 WORKERS_ENV = "DASHCAM_OTLP_WORKERS"
 QUEUED_PER_WORKER = 2  # one mapping, one waiting: a worker never idles between requests
-_PARENT_CHECK_SECONDS = 1.0
+# Workers by default: one per core, this many at most. A worker holds ~35 MB; measured on 2 cores
+# (4 senders), two workers mapped ~10% more spans than one, the server's own thread mapping the rest.
+DEFAULT_MAX_WORKERS = 4
 
 
 def configured_workers() -> int:
-    """The number of mapping worker processes: ``DASHCAM_OTLP_WORKERS``, or one when there is a
-    core to spare."""
+    """The number of mapping worker processes: ``DASHCAM_OTLP_WORKERS``, or one per core (at most
+    :data:`DEFAULT_MAX_WORKERS`) when there is more than one."""
     text = os.environ.get(WORKERS_ENV, "").strip()
     if not text:
-        return 1 if (os.cpu_count() or 1) > 1 else 0
+        cores = os.cpu_count() or 1
+        return min(cores, DEFAULT_MAX_WORKERS) if cores > 1 else 0
     if not text.isdigit() or int(text) > 64:
         raise ConfigError(f"{WORKERS_ENV}={text!r} is not a number of worker processes from 0 to 64")
     return int(text)
@@ -63,9 +65,8 @@ def configured_workers() -> int:
 class MappedElsewhere:
     """What a worker made of a trace export."""
 
-    result: TraceResult  # counts and errors (its records are in ``table``)
-    table: pa.Table
-    written: int  # records in the table, and repeats within the request
+    result: TraceResult  # counts and errors (its records are in ``rows``)
+    rows: EventRows
     notes: list[tuple]  # JoinBuffer.written_elsewhere's notes
     deferred: bytes | None  # the resource spans left to the receiver, as an ExportTraceServiceRequest
 
@@ -104,12 +105,8 @@ def map_export(raw: bytes, content_encoding: str, encoding: str,
         if handed_back.resource_spans:
             request, deferred = kept, handed_back.SerializeToString()
     notes = JoinNotes()
-    result, table, written = request_table(request, notes, hold=False)
-    return MappedElsewhere(result, table, written, notes.notes, deferred)
-
-
-class WorkerLost(Exception):
-    """A mapping worker died (killed, out of memory): the request is mapped in the receiver."""
+    result, rows = request_rows(request, notes, hold=False)
+    return MappedElsewhere(result, rows, notes.notes, deferred)
 
 
 class MappingPool:
@@ -118,8 +115,9 @@ class MappingPool:
     def __init__(self, workers: int) -> None:
         self.workers = workers
         self.busy = 0
-        self._executor: concurrent.futures.ProcessPoolExecutor | None = None
+        self._processes: list[WorkerProcess] = []
         self._lock = threading.Lock()
+        atexit.register(self.close)
 
     def has_room(self) -> bool:
         """True when a request given now would start soon (else the receiver maps it itself)."""
@@ -128,28 +126,31 @@ class MappingPool:
     async def map(self, raw: bytes, content_encoding: str, encoding: str,
                   content_services: frozenset[str | None]) -> MappedElsewhere:
         """:func:`map_export` in a worker. Raises what it raises, or :class:`WorkerLost`."""
-        executor = self._executor_now()
+        worker = self._worker_now()
         self.busy += 1
         try:
-            future = executor.submit(map_export, raw, content_encoding, encoding, content_services)
-            return await asyncio.wrap_future(future)
-        except BrokenProcessPool:
-            with self._lock:
-                if self._executor is executor:
-                    self._executor = None  # the next request starts new workers
-            log.warning("otlp: a mapping worker process died; mapping this export in the server")
-            raise WorkerLost() from None
+            return await asyncio.wrap_future(worker.call(raw, content_encoding, encoding, content_services))
+        except WorkerLost:
+            log.warning("otlp: mapping worker process %d died; mapping this export in the server", worker.pid)
+            raise
         finally:
             self.busy -= 1
 
-    def _executor_now(self) -> concurrent.futures.ProcessPoolExecutor:
+    def close(self) -> None:
+        """End the workers (each finishes what it was given first)."""
         with self._lock:
-            if self._executor is None:
-                # spawn, not fork: the server has threads (a forked child could inherit a held lock).
-                self._executor = concurrent.futures.ProcessPoolExecutor(
-                    self.workers, mp_context=multiprocessing.get_context("spawn"),
-                    initializer=_watch_parent, initargs=(os.getpid(),))
-            return self._executor
+            processes, self._processes = self._processes, []
+        for process in processes:
+            process.close()
+
+    def _worker_now(self) -> WorkerProcess:
+        """The worker with the fewest requests, started first if there are fewer than ``workers``
+        (at the first request, or because one died)."""
+        with self._lock:
+            self._processes = [process for process in self._processes if not process.lost]
+            if len(self._processes) < self.workers:
+                self._processes.append(WorkerProcess(f"{__name__}:map_export"))
+            return min(self._processes, key=lambda process: process.outstanding)
 
 
 _POOLS: dict[int, MappingPool] = {}
@@ -166,15 +167,3 @@ def shared_pool(workers: int) -> MappingPool | None:
         if pool is None:
             pool = _POOLS[workers] = MappingPool(workers)
         return pool
-
-
-def _watch_parent(parent: int) -> None:
-    """In a worker: exit when the server is gone (a worker blocked on its queue would otherwise
-    outlive a server that was killed)."""
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(_PARENT_CHECK_SECONDS)
-        os._exit(0)
-
-    threading.Thread(target=watch, name="dashcam-otlp-parent-watch", daemon=True).start()
