@@ -238,6 +238,34 @@ def test_the_mapping_worker_of_dashcam_serve_loads_neither_arrow_nor_duckdb(tmp_
         process.wait(10)
 
 
+def test_a_worker_that_cannot_start_is_not_started_again_for_every_export(monkeypatch):
+    import asyncio
+
+    started = []
+
+    class Counted(otlp_workers.WorkerProcess):
+        def __init__(self, target):
+            super().__init__(target)
+            started.append(self)
+
+    monkeypatch.setattr(otlp_workers, "WorkerProcess", Counted)
+    pool = otlp_workers.MappingPool(1)
+    pool.target = "dashcam.api.no_such_module:map_export"  # the worker fails as it starts
+    body = _json_body({"resourceSpans": [resource_spans("app", span("00000000000000D6", CHAT))]})
+    try:
+        for _ in range(3):
+            with pytest.raises(WorkerLost):
+                asyncio.run(pool.map(body, "identity", JSON, frozenset()))
+        assert len(started) == 1
+        monkeypatch.setattr(otlp_workers, "RESTART_AFTER_SECONDS", 0)
+        pool._start_after = 0.0  # the wait is over: a worker that can start is started
+        pool.target = "dashcam.api.otlp_workers:map_export"
+        mapped = asyncio.run(pool.map(body, "identity", JSON, frozenset()))
+        assert (len(started), mapped.result.spans, len(mapped.rows)) == (2, 1, 1)
+    finally:
+        pool.close()
+
+
 def test_an_export_whose_worker_dies_under_it_is_mapped_in_the_server(server, one_worker, monkeypatch):
     async def died(*args):
         raise WorkerLost()

@@ -29,6 +29,7 @@ import atexit
 import logging
 import os
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,6 +45,7 @@ log = logging.getLogger("dashcam.otlp")
 
 WORKERS_ENV = "DASHCAM_OTLP_WORKERS"
 QUEUED_PER_WORKER = 2  # one mapping, one waiting: a worker never idles between requests
+RESTART_AFTER_SECONDS = 60  # after a worker that could not start (it answered nothing)
 # Workers by default: one per core, this many at most. A worker holds ~35 MB; measured on 2 cores
 # (4 senders), two workers mapped ~10% more spans than one, the server's own thread mapping the rest.
 DEFAULT_MAX_WORKERS = 4
@@ -115,8 +117,10 @@ class MappingPool:
     def __init__(self, workers: int) -> None:
         self.workers = workers
         self.busy = 0
+        self.target = f"{__name__}:map_export"
         self._processes: list[WorkerProcess] = []
         self._lock = threading.Lock()
+        self._start_after = 0.0  # monotonic time before which no worker is started
         atexit.register(self.close)
 
     def has_room(self) -> bool:
@@ -125,8 +129,11 @@ class MappingPool:
 
     async def map(self, raw: bytes, content_encoding: str, encoding: str,
                   content_services: frozenset[str | None]) -> MappedElsewhere:
-        """:func:`map_export` in a worker. Raises what it raises, or :class:`WorkerLost`."""
+        """:func:`map_export` in a worker. Raises what it raises, or :class:`WorkerLost` (also
+        when no worker can be started now)."""
         worker = self._worker_now()
+        if worker is None:
+            raise WorkerLost()
         self.busy += 1
         try:
             return await asyncio.wrap_future(worker.call(raw, content_encoding, encoding, content_services))
@@ -143,14 +150,21 @@ class MappingPool:
         for process in processes:
             process.close()
 
-    def _worker_now(self) -> WorkerProcess:
+    def _worker_now(self) -> WorkerProcess | None:
         """The worker with the fewest requests, started first if there are fewer than ``workers``
-        (at the first request, or because one died)."""
+        (at the first request, or because one died); None when there is none to be had."""
         with self._lock:
+            for process in self._processes:
+                if process.lost and not process.answered and time.monotonic() >= self._start_after:
+                    # It died before answering anything: starting another for every export
+                    # would only start processes.
+                    log.error("otlp: mapping worker process %d ended before answering; the server maps "
+                              "exports itself for the next %d s", process.pid, RESTART_AFTER_SECONDS)
+                    self._start_after = time.monotonic() + RESTART_AFTER_SECONDS
             self._processes = [process for process in self._processes if not process.lost]
-            if len(self._processes) < self.workers:
-                self._processes.append(WorkerProcess(f"{__name__}:map_export"))
-            return min(self._processes, key=lambda process: process.outstanding)
+            if len(self._processes) < self.workers and time.monotonic() >= self._start_after:
+                self._processes.append(WorkerProcess(self.target))
+            return min(self._processes, key=lambda process: process.outstanding, default=None)
 
 
 _POOLS: dict[int, MappingPool] = {}

@@ -53,6 +53,7 @@ class WorkerProcess:
         self._lock = threading.Lock()
         self._lost = False
         self.outstanding = 0  # calls given and not yet answered
+        self.answered = 0  # calls answered (a worker lost before its first could not start)
         name = f"dashcam-worker-{self._process.pid}"
         threading.Thread(target=self._write_calls, name=f"{name}-send", daemon=True).start()
         threading.Thread(target=self._read_answers, name=f"{name}-receive", daemon=True).start()
@@ -130,6 +131,7 @@ class WorkerProcess:
                 ok, value = False, RuntimeError(f"a worker's answer could not be read: {exc}")
             with self._lock:
                 future = self._waiting.popleft()
+                self.answered += 1
             if ok:
                 future.set_result(value)
             else:
