@@ -24,7 +24,7 @@ def add(rows: EventRows, index: int, group: str = "/g") -> bool:
 def test_a_repeat_is_dropped_and_counted_and_another_group_is_not_a_repeat():
     rows = EventRows()
     assert [add(rows, 0), add(rows, 1), add(rows, 0), add(rows, 0, group="/h")] == [True, True, False, True]
-    assert (len(rows), rows.duplicates, rows.log_groups()) == (3, 1, {"/g", "/h"})
+    assert (len(rows), rows.duplicates, rows.offered, rows.log_groups()) == (3, 1, 4, {"/g", "/h"})
     ids, groups, streams, ts, messages, hot = rows.columns()
     assert ids == [stable_event_id(g, m.encode()) for g, m in zip(groups, messages)]
     assert groups == ["/g", "/g", "/h"] and len(hot) == 3
@@ -38,6 +38,7 @@ def test_extend_keeps_order_drops_what_is_there_and_adds_up_duplicates():
     assert [orjson.loads(m)["timestamp"][-7:] for m in first.columns()[4]] == ["00.000Z", "01.000Z", "02.000Z",
                                                                             "03.000Z"]
     assert first.duplicates == 1 + 1 + 1  # its own, second's own, and second's copy of event 1
+    assert first.offered == 3 + 4
     assert len({*first.columns()[0]}) == 4
 
 

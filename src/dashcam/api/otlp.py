@@ -90,7 +90,7 @@ def traces_table(raw: bytes, content_encoding: str, encoding: str, join: JoinBuf
     everything a ``/v1/traces`` request costs before its commit (``bench/bench_otlp_mapping.py``
     times this)."""
     result, rows = traces_rows(raw, content_encoding, encoding, join, hold=hold)
-    return result, rows_table(rows), len(rows) + rows.duplicates
+    return result, rows_table(rows), rows.offered
 
 
 def write_tables(store, tables: list[pa.Table]) -> WriteResult:
@@ -327,7 +327,7 @@ async def _traces(receiver: Receiver, raw: bytes, content_encoding: str, encodin
                   principal: Principal) -> Any:
     async def mapping():
         result, rows = await _map_traces(receiver, raw, content_encoding, encoding)
-        return (result, len(rows) + rows.duplicates), rows
+        return (result, rows.offered), rows
 
     result, written = await _map_and_commit(receiver, principal, mapping)
     stats = receiver.stats

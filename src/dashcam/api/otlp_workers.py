@@ -18,8 +18,8 @@ its own mapping thread is free, so that the server's core maps too, but never mo
 request at a time: mapping there takes the interpreter lock from the requests and commits it also
 serves (measured on 2 cores, mapping more there starved the workers). ``DASHCAM_OTLP_WORKERS``
 sets the number of workers (default: one per core up to four on a machine with more than one
-core, else none; 0 turns them off). The workers (:mod:`dashcam.api.pipe_workers`) are the process's, shared by its
-receivers, and end with it.
+core, else none; 0 turns them off). The workers (:mod:`dashcam.api.pipe_workers`) are the
+process's, shared by its receivers, and end with it.
 """
 
 from __future__ import annotations

@@ -28,6 +28,11 @@ class EventRows:
     def __len__(self) -> int:
         return len(self._ids)
 
+    @property
+    def offered(self) -> int:
+        """Events given to :meth:`add` (and :meth:`extend`): those kept and the repeats dropped."""
+        return len(self._ids) + self.duplicates
+
     def add(self, log_group: str, log_stream: str, ts_ms: int, message: str, record: dict[str, Any]) -> bool:
         """Add one event whose ``record`` is already normalized; False if the batch has it already."""
         event_id = stable_event_id(log_group, message.encode())
