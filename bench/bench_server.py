@@ -10,6 +10,7 @@ server's peak resident memory (sampled from /proc while sending).
 from __future__ import annotations
 
 import argparse
+import os
 import socket
 import subprocess
 import sys
@@ -29,6 +30,12 @@ def _rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return 0.0
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> None:
@@ -81,17 +88,19 @@ def main() -> None:
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
         senders = [threading.Thread(target=send, args=(bodies[i::args.senders],)) for i in range(args.senders)]
-        started = time.perf_counter()
+        started, cpu_before = time.perf_counter(), _cpu_seconds(server.pid)
         for thread in senders:
             thread.start()
         for thread in senders:
             thread.join()
         elapsed = time.perf_counter() - started
+        server_cpu = _cpu_seconds(server.pid) - cpu_before
         done.set()
         server.terminate()
         server.wait(30)
     print(f"native JSON ingest: {written[0]:,} records in {elapsed:.1f}s = {written[0] / elapsed:,.0f} records/s "
-          f"({args.senders} senders, {args.batch:,}-record NDJSON batches); server peak RSS {peak[0]:,.0f} MB")
+          f"({args.senders} senders, {args.batch:,}-record NDJSON batches); server peak RSS {peak[0]:,.0f} MB, "
+          f"server CPU {server_cpu / max(written[0], 1) * 1e6:.1f} µs/record ({server_cpu / elapsed:.2f} cores)")
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ at a time, in the order they were submitted, gives in a fresh store of the same 
 from __future__ import annotations
 
 import threading
+import time
 
 import orjson
 import pytest
@@ -56,6 +57,7 @@ class Gate:
     def __init__(self, store):
         self.store, self.entered, self.release = store, threading.Event(), threading.Event()
         self.reports_rows = store.reports_rows
+        self.efficient_commit_rows = store.efficient_commit_rows
         self.batches: list[int] = []
 
     def prepare_raw(self, batch, **kwargs):
@@ -118,6 +120,7 @@ def test_a_failed_commit_fails_every_request_in_it_and_the_next_commit_works(sto
 
     class Failing:
         reports_rows = True
+        efficient_commit_rows = 0
         calls = 0
 
         def prepare_raw(self, batch, **kwargs):
@@ -153,3 +156,73 @@ def test_an_empty_request_is_answered_without_a_commit(store_of):
         committer.stop()
     assert committer.commits == 0
 
+
+
+class SlowCommits:
+    """Wraps a store whose commits are cheapest from 4 lines: its first commit waits until
+    released, and every prepare_raw is recorded (lines, and whether that commit was waiting)."""
+
+    efficient_commit_rows = 4
+    reports_rows = True
+
+    def __init__(self, store):
+        self.store, self.committing, self.release = store, threading.Event(), threading.Event()
+        self.batches: list[int] = []
+        self.prepared_while_committing = threading.Event()
+
+    def prepare_raw(self, batch, **kwargs):
+        self.batches.append(batch.num_rows)
+        if self.committing.is_set() and not self.release.is_set():
+            self.prepared_while_committing.set()
+        return self.store.prepare_raw(batch, **kwargs)
+
+    def commit_raw(self, prepared, **kwargs):
+        if not self.committing.is_set():
+            self.committing.set()
+            assert self.release.wait(30)
+        return self.store.commit_raw(prepared, **kwargs)
+
+
+def taken(committer: GroupCommitter) -> None:
+    """Wait until the committer's parsing thread has taken every queued request."""
+    for _ in range(3000):
+        if committer._queue._queue.empty():
+            return
+        time.sleep(0.01)
+    raise AssertionError("the parsing thread never took the queued requests")
+
+
+def test_under_load_a_small_group_waits_for_a_cheap_commits_worth_and_no_more(store_of):
+    store = SlowCommits(store_of())
+    committer = GroupCommitter(lambda: store, source="api")
+    try:
+        first = committer.submit("/g/a", "s", framed(RECORDS[0:4]))  # a full group: commits are coming fast
+        assert store.committing.wait(30)
+        second = committer.submit("/g/a", "s", framed(RECORDS[4:6]))
+        taken(committer)  # the parsing thread has it, and holds it: 2 lines, the committer busy
+        assert store.batches == [4]
+        third = committer.submit("/g/a", "s", framed(RECORDS[6:8]))  # 2 + 2: the group goes
+        fourth = committer.submit("/g/a", "s", framed(RECORDS[8:10]))  # ... without this one
+        store.release.set()
+        outcomes = [future.result(30) for future in (first, second, third, fourth)]
+    finally:
+        committer.stop()
+    assert store.batches == [4, 4, 2]
+    assert outcomes == [RequestOutcome(4, 0, []), RequestOutcome(2, 0, []), RequestOutcome(2, 0, []),
+                        RequestOutcome(2, 0, [])]
+    assert store.store.execute("SELECT count(*) FROM events")[0][0] == 10
+
+
+def test_under_light_load_a_small_group_is_parsed_while_the_one_before_commits(store_of):
+    store = SlowCommits(store_of())
+    committer = GroupCommitter(lambda: store, source="api")
+    try:
+        first = committer.submit("/g/a", "s", framed(RECORDS[0:2]))  # small: requests come slowly
+        assert store.committing.wait(30)
+        second = committer.submit("/g/a", "s", framed(RECORDS[2:4]))
+        assert store.prepared_while_committing.wait(30)
+        store.release.set()
+        assert [first.result(30), second.result(30)] == [RequestOutcome(2, 0, [])] * 2
+    finally:
+        committer.stop()
+    assert store.batches == [2, 2]

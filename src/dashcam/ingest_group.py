@@ -3,7 +3,8 @@
 A store commit costs nearly as much for 500 lines as for 5,000 (planning, the write-ahead log,
 checkpoints), so a server answering many small ingest requests one commit each spends its time
 committing. Here one thread commits: while it commits, the requests that arrive queue up, and the
-next commit takes all of them (parsed by a second thread in the meantime). Each request still gets
+next commit takes all of them (parsed by a second thread in the meantime). Under heavy load the
+groups are shaped to the store's cheapest commit size (see GroupCommitter). Each request still gets
 its own counts — the store lists which rows it stored and which were re-deliveries — and its answer
 only once its records are durable.
 """
@@ -17,7 +18,7 @@ import queue
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from dashcam.errors import DashcamError, StoreError
 from dashcam.ingest import DEFAULT_BATCH_SIZE
@@ -47,22 +48,38 @@ class _Pending:
     future: concurrent.futures.Future
 
 
+_WAKE = object()  # queued by CommitQueue.wake: what the group is waiting for may have happened
+
+
 class CommitQueue(Generic[T]):
     """A writer thread that takes what is queued in groups — everything waiting, up to ``max_rows``
-    as counted by ``rows_of`` — and hands each group to ``commit_group`` (which must not raise)."""
+    as counted by ``rows_of`` — and hands each group to ``commit_group`` (which must not raise).
+
+    Two optional rules shape the groups: a group of ``rows`` takes another queued item only while
+    ``take_more(rows)``, and when nothing is queued it waits for the next item (rather than going
+    as it is) while ``wait_for_more(rows)``. Whatever may turn ``wait_for_more`` false calls
+    :meth:`wake`.
+    """
 
     def __init__(self, commit_group: Callable[[list[T]], None], rows_of: Callable[[T], int], *,
-                 max_rows: int, name: str) -> None:
+                 max_rows: int, name: str, take_more: Callable[[int], bool] = lambda rows: True,
+                 wait_for_more: Callable[[int], bool] = lambda rows: False) -> None:
         self._commit_group = commit_group
         self._rows_of = rows_of
         self.max_rows = max_rows
-        self._queue: queue.SimpleQueue[T | None] = queue.SimpleQueue()
+        self._take_more = take_more
+        self._wait_for_more = wait_for_more
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
     def put(self, item: T) -> None:
         """Queue one item for the next group."""
         self._queue.put(item)
+
+    def wake(self) -> None:
+        """Have a group waiting for more items ask ``wait_for_more`` again."""
+        self._queue.put(_WAKE)
 
     def stop(self) -> None:
         """Commit what is queued, then end the writer thread."""
@@ -72,15 +89,21 @@ class CommitQueue(Generic[T]):
     def _run(self) -> None:
         while True:
             first = self._queue.get()
+            if first is _WAKE:
+                continue
             if first is None:
                 return
             group, stopping = [first], False
             rows = self._rows_of(first)
-            while rows < self.max_rows:
+            while rows < self.max_rows and self._take_more(rows):
                 try:
                     more = self._queue.get_nowait()
                 except queue.Empty:
-                    break
+                    if not self._wait_for_more(rows):
+                        break
+                    more = self._queue.get()  # another item, or a wake
+                if more is _WAKE:
+                    continue
                 if more is None:
                     stopping = True
                     break
@@ -122,8 +145,10 @@ class GroupCommitter:
         self._ready: queue.Queue[_Prepared | None] = queue.Queue(maxsize=1)
         self._committer = threading.Thread(target=self._commit_prepared, name="dashcam-ingest-commit", daemon=True)
         self._committer.start()
+        self._last_rows = 0  # lines in the group last handed to the committing thread
         self._queue: CommitQueue[_Pending] = CommitQueue(
-            self._prepare_group, lambda pending: len(pending.lines), max_rows=max_rows, name="dashcam-ingest-prepare")
+            self._prepare_group, lambda pending: len(pending.lines), max_rows=max_rows, name="dashcam-ingest-prepare",
+            take_more=self._take_more, wait_for_more=self._wait_for_more)
 
     def submit(self, log_group: str, log_stream: str, lines: FramedLines) -> concurrent.futures.Future:
         """Queue one request's lines; the future gives its :class:`RequestOutcome` once durable,
@@ -141,6 +166,28 @@ class GroupCommitter:
         self._ready.put(None)
         self._committer.join(60)
 
+    # Group shapes. The store commits a group of ``efficient_commit_rows`` lines or more for much
+    # less per line; parsing runs alongside the commit before, so while the committing thread has
+    # a group, two groups of that size beat one big and one small (which happens when every
+    # request waiting is taken).
+
+    def _take_more(self, rows: int) -> bool:
+        """A group takes another waiting request if it is still small, or if the committing thread
+        is free (then nothing is gained by leaving requests for the next group), or if the store
+        commits every size alike."""
+        cheap_from = self._store_of().efficient_commit_rows
+        return not cheap_from or rows < cheap_from or not self._committer_busy()
+
+    def _committer_busy(self) -> bool:
+        # A group handed over and not yet done (task_done after its commit), under the queue's lock.
+        return self._ready.unfinished_tasks > 0
+
+    def _wait_for_more(self, rows: int) -> bool:
+        """A small group waits for the next request while the committing thread is busy — only if
+        the group it has was a full one: requests then come fast enough to fill this group during
+        that commit. Under lighter load a small group is parsed at once, alongside the commit."""
+        return self._committer_busy() and rows < self._store_of().efficient_commit_rows <= self._last_rows
+
     def _prepare_group(self, group: list[_Pending]) -> None:
         store = self._store_of()
         for part in [group] if store.reports_rows else [[pending] for pending in group]:
@@ -149,6 +196,7 @@ class GroupCommitter:
             except BaseException as exc:  # handed to every waiting request, never lost
                 _fail(part, exc)
                 continue
+            self._last_rows = sum(len(pending.lines) for pending in part)
             self._ready.put(prepared)
 
     def _prepare(self, store: Store, group: list[_Pending]) -> _Prepared:
@@ -170,6 +218,9 @@ class GroupCommitter:
                 prepared.prepared.discard()
                 _fail(prepared.group, exc)
                 continue
+            finally:
+                self._ready.task_done()
+                self._queue.wake()
             self.commits += 1
             for pending, outcome in zip(prepared.group, outcomes):
                 pending.future.set_result(outcome)

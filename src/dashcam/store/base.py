@@ -141,6 +141,9 @@ class Store(ABC):
     dialect: ClassVar[str]
     # Whether write_raw(..., report_rows=True) lists stored and duplicate rows (see RawWriteResult).
     reports_rows: ClassVar[bool] = False
+    # The fewest rows for which a commit costs least per row (0: size makes no difference). Group
+    # committers gather requests up to it while the store is busy committing.
+    efficient_commit_rows: ClassVar[int] = 0
 
     @abstractmethod
     def write_batch(self, batch: pa.Table) -> WriteResult:

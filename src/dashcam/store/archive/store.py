@@ -117,6 +117,10 @@ class ArchivedStore(Store):
     def reports_rows(self) -> bool:  # type: ignore[override]
         return self.inner.reports_rows
 
+    @property
+    def efficient_commit_rows(self) -> int:  # type: ignore[override]
+        return self.inner.efficient_commit_rows
+
     def write_raw(
         self, batch: pa.Table, *, source: str, provider: str = "aws.bedrock", report_rows: bool = False
     ) -> RawWriteResult:
