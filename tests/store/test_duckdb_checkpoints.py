@@ -1,8 +1,10 @@
 """The embedded store's write-ahead log is checkpointed even when DuckDB skips it (staging under way),
-its row groups are dashcam's size, and a write the memory limit cannot hold says what to change."""
+its row groups are dashcam's size, checkpoints leave row groups as they are except to give back a
+deleted log group's space, and a write the memory limit cannot hold says what to change."""
 
 from __future__ import annotations
 
+import functools
 import threading
 from pathlib import Path
 
@@ -116,6 +118,78 @@ def test_new_data_is_stored_in_row_groups_of_dashcams_size(tmp_path):
         store.execute("CHECKPOINT")
         groups = store.execute("SELECT count(DISTINCT row_group_id) FROM pragma_storage_info('numbers')")[0][0]
         assert groups == 3
+    finally:
+        store.close()
+
+
+def _group_lines(log_group: str, lines: list[bytes]):
+    framed = frame_lines(b"".join(line + b"\n" for line in lines))
+    return log_group, framed
+
+
+def _write(store: DuckDBStore, *groups) -> None:
+    builder = RawBatchBuilder()
+    for log_group, framed in groups:
+        builder.extend(log_group, "s", framed.array, framed.event_ids(log_group), "request", 0)
+    store.write_raw(builder.build()[0], source="api")
+
+
+def _row_groups_and_blocks(store: DuckDBStore) -> tuple[int, int]:
+    groups = store.execute("SELECT count(DISTINCT row_group_id) FROM pragma_storage_info('events')")[0][0]
+    return groups, store.execute("SELECT used_blocks FROM pragma_database_size()")[0][0]
+
+
+@functools.cache
+def _lines() -> list[bytes]:
+    """Six row groups' worth of records, in time order."""
+    return [orjson.dumps(r) for r in generate_records(SampleSpec(records=6 * ROW_GROUP_SIZE, hours=6, seed=5))]
+
+
+def test_a_checkpoint_leaves_the_short_row_groups_of_large_commits_unmerged(tmp_path):
+    store = DuckDBStore(tmp_path)
+    try:
+        per_commit = ROW_GROUP_SIZE + ROW_GROUP_SIZE // 4  # a full row group and a short one each
+        for start in range(0, 4 * per_commit, per_commit):
+            _write(store, _group_lines("g", _lines()[start:start + per_commit]))
+        assert _row_groups_and_blocks(store)[0] == 8
+        store.execute("CHECKPOINT")
+        assert _row_groups_and_blocks(store)[0] == 8  # merging them cost more than the writes saved
+        assert store.execute("SELECT count(*) FROM events")[0][0] == 4 * per_commit
+    finally:
+        store.close()
+
+
+def test_deleting_a_log_group_gives_back_the_space_of_its_events_among_others(tmp_path):
+    store = DuckDBStore(tmp_path)
+    try:
+        lines = _lines()[:4 * ROW_GROUP_SIZE]
+        chunks = [lines[start:start + 256] for start in range(0, len(lines), 256)]
+        # The two groups' events alternate every 256 lines: every row group holds both.
+        _write(store, *(_group_lines("/a" if i % 2 else "/b", chunk) for i, chunk in enumerate(chunks)))
+        store.execute("CHECKPOINT")
+        groups_before, blocks_before = _row_groups_and_blocks(store)
+        store.delete_log_group("/a")
+        groups_after, blocks_after = _row_groups_and_blocks(store)
+        assert (groups_before, groups_after) == (4, 2)
+        assert blocks_after < 0.7 * blocks_before
+        assert store.execute("SELECT log_group, count(*) FROM events GROUP BY 1") == [("/b", 2 * ROW_GROUP_SIZE)]
+    finally:
+        store.close()
+
+
+def test_expired_events_give_back_their_space_without_rewriting_row_groups(tmp_path):
+    store = DuckDBStore(tmp_path)
+    try:
+        for start in range(0, 6 * ROW_GROUP_SIZE, 2 * ROW_GROUP_SIZE):
+            _write(store, _group_lines("g", _lines()[start:start + 2 * ROW_GROUP_SIZE]))
+        store.execute("CHECKPOINT")
+        _, blocks_before = _row_groups_and_blocks(store)
+        store.set_retention("g", 1)
+        middle = store.execute(f"SELECT epoch_ms(ts) FROM events ORDER BY ts LIMIT 1 OFFSET {3 * ROW_GROUP_SIZE}")[0][0]
+        older = store.execute(f"SELECT count(*) FROM events WHERE epoch_ms(ts) < {middle}")[0][0]
+        assert store.delete_expired(middle + 86_400_000) == older  # the older half has expired
+        store.execute("CHECKPOINT")
+        assert _row_groups_and_blocks(store)[1] < 0.75 * blocks_before
     finally:
         store.close()
 

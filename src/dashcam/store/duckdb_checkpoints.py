@@ -55,8 +55,13 @@ class CheckpointGate:
     def after_commit(self, con: duckdb.DuckDBPyConnection) -> None:
         """Checkpoint on ``con`` if the log is past the threshold (DuckDB skipped it at the commit).
         Called by the one writer, holding the store's write lock; a failure waits for the next commit."""
-        if self._log_bytes() <= self.threshold_bytes:
-            return
+        if self._log_bytes() > self.threshold_bytes:
+            self.checkpoint(con)
+
+    def checkpoint(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Checkpoint on ``con`` between staged batches, unless staging outlasts STAGING_WAIT_S or
+        another write is under way (then the next due checkpoint does it). The caller holds the
+        write lock."""
         try:
             with self._changed:
                 self._due = True
