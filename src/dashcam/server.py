@@ -37,10 +37,12 @@ SERVER_FILE = "server.json"
 # whole heap. A larger first threshold and a frozen start-up heap cut that to ~1% of ingest CPU.
 GC_THRESHOLDS = (50_000, 20, 100)
 # DuckDB's buffer pool defaults to 80% of RAM and fills with what it reads and writes: a cap keeps
-# the server's resident size under DESIGN.md's 500 MB while ingesting (475-500 MB at 192 MB, JSON
-# at ~54k records/s; 525-550 MB at 256 MB, ~5% faster); queries larger than it spill to disk.
+# the server's resident size under DESIGN.md's 500 MB while ingesting (JSON API from 4 clients at
+# ~65k records/s: 440-480 MB at 160 MB, 490-510 MB at 192 MB, the same speed); queries larger
+# than it spill to disk (the core questions, a p99 by model or by hour and a 10M-key stats over
+# 10M records ran as at 192 MB).
 DUCKDB_MEMORY_LIMIT_ENV = "DASHCAM_DUCKDB_MEMORY_LIMIT"
-DEFAULT_DUCKDB_MEMORY_LIMIT = "192MB"
+DEFAULT_DUCKDB_MEMORY_LIMIT = "160MB"
 _MEMORY_SIZE = re.compile(r"\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)", re.I)
 
 
