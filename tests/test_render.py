@@ -6,8 +6,6 @@ import csv
 import io
 import json
 
-import pytest
-
 from dashcam.render import FORMATS, render, render_csv, render_table
 
 COLUMNS = ["@timestamp", "modelId", "latencyMs", "ratio", "note", "meta", "missing"]

@@ -9,7 +9,6 @@ that really fills, so DuckDB sees ENOSPC exactly as on a full disk, and that can
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import time
