@@ -438,7 +438,9 @@ class DuckDBStore(Store):
 
     def _vacuum(self) -> None:
         """Checkpoint with row groups rewritten without their deleted rows (see VACUUM_TASKS_WHEN_DELETING):
-        a deleted group's events are spread over row groups that hold other groups' too."""
+        a deleted group's events are spread over row groups that hold other groups' too. When the
+        checkpoint cannot happen now (see CheckpointGate.checkpoint), the space stays taken until
+        the next deletion's."""
         self._con.execute(f"SET max_vacuum_tasks = {VACUUM_TASKS_WHEN_DELETING}")
         try:
             self._checkpoints.checkpoint(self._con)
